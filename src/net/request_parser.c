@@ -1,0 +1,226 @@
+#include "net/request_parser.h"
+#include "util/xalloc.h"
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+enum { PART_NONE, PART_FIELD, PART_VALUE };
+
+void request_parsed_free(request_parsed *r) {
+    buf_free(&r->store);
+    buf_free(&r->body);
+    free(r->headers);
+    memset(r, 0, sizeof *r);
+}
+
+static void reset_message(request_parser *p) {
+    buf_reset(&p->store);
+    buf_reset(&p->body);
+    p->n_spans = 0;
+    p->part = PART_NONE;
+    p->url_len = 0;
+    p->url_seen = false;
+    p->header_bytes = 0;
+    p->reject_status = 0;
+}
+
+static int over_header_budget(request_parser *p, size_t n) {
+    p->header_bytes += n;
+    if (p->header_bytes <= p->max_header_bytes) return 0;
+    p->reject_status = 431;
+    return 1;
+}
+
+static int on_message_begin(llhttp_t *l) {
+    request_parser *p = l->data;
+    reset_message(p);
+    if (p->events && p->events->on_begin) p->events->on_begin(p->ud);
+    return HPE_OK;
+}
+
+static int on_url(llhttp_t *l, const char *at, size_t len) {
+    request_parser *p = l->data;
+    if (over_header_budget(p, len)) return HPE_USER;
+    buf_append(&p->store, at, len);
+    return HPE_OK;
+}
+
+static int on_url_complete(llhttp_t *l) {
+    request_parser *p = l->data;
+    p->url_len = (uint32_t)p->store.len;
+    p->url_seen = true;
+    buf_putc(&p->store, '\0');
+    return HPE_OK;
+}
+
+static int on_header_field(llhttp_t *l, const char *at, size_t len) {
+    request_parser *p = l->data;
+    if (over_header_budget(p, len)) return HPE_USER;
+    if (p->part != PART_FIELD) {
+        if (p->n_spans == REQUEST_PARSER_MAX_HEADERS) {
+            p->reject_status = 431;
+            return HPE_USER;
+        }
+        p->spans[p->n_spans].name_off = (uint32_t)p->store.len;
+        p->part = PART_FIELD;
+    }
+    buf_append(&p->store, at, len);
+    return HPE_OK;
+}
+
+static int on_header_field_complete(llhttp_t *l) {
+    request_parser *p = l->data;
+    if (p->n_spans == REQUEST_PARSER_MAX_HEADERS) return HPE_USER;
+    if (p->part != PART_FIELD) p->spans[p->n_spans].name_off = (uint32_t)p->store.len;
+    p->spans[p->n_spans].name_len = (uint32_t)p->store.len - p->spans[p->n_spans].name_off;
+    buf_putc(&p->store, '\0');
+    p->part = PART_NONE;
+    return HPE_OK;
+}
+
+static int on_header_value(llhttp_t *l, const char *at, size_t len) {
+    request_parser *p = l->data;
+    if (over_header_budget(p, len)) return HPE_USER;
+    if (p->part != PART_VALUE) {
+        p->spans[p->n_spans].val_off = (uint32_t)p->store.len;
+        p->part = PART_VALUE;
+    }
+    buf_append(&p->store, at, len);
+    return HPE_OK;
+}
+
+static int on_header_value_complete(llhttp_t *l) {
+    request_parser *p = l->data;
+    if (p->n_spans == REQUEST_PARSER_MAX_HEADERS) return HPE_USER;
+    if (p->part != PART_VALUE) p->spans[p->n_spans].val_off = (uint32_t)p->store.len;
+    size_t start = p->spans[p->n_spans].val_off, end = p->store.len;
+    while (end > start && (p->store.data[end - 1] == ' ' || p->store.data[end - 1] == '\t')) end--;
+    p->store.len = end;
+    p->spans[p->n_spans].val_len = (uint32_t)(end - start);
+    buf_putc(&p->store, '\0');
+    p->n_spans++;
+    p->part = PART_NONE;
+    return HPE_OK;
+}
+
+static const char *find_header(const request_parser *p, const char *name) {
+    for (size_t i = 0; i < p->n_spans; i++)
+        if (strcasecmp(p->store.data + p->spans[i].name_off, name) == 0)
+            return p->store.data + p->spans[i].val_off;
+    return NULL;
+}
+
+static int on_headers_complete(llhttp_t *l) {
+    request_parser *p = l->data;
+    if ((l->flags & F_CONTENT_LENGTH) && l->content_length > p->max_body_bytes) {
+        p->reject_status = 413;
+        return HPE_USER;
+    }
+    const char *expect = find_header(p, "expect");
+    bool cont = expect && strcasecmp(expect, "100-continue") == 0 && l->http_minor >= 1;
+    if (p->events && p->events->on_headers) p->events->on_headers(p->ud, cont);
+    return HPE_OK;
+}
+
+static int on_body(llhttp_t *l, const char *at, size_t len) {
+    request_parser *p = l->data;
+    if (p->body.len + len > p->max_body_bytes) {
+        p->reject_status = 413;
+        return HPE_USER;
+    }
+    buf_append(&p->body, at, len);
+    return HPE_OK;
+}
+
+/* Hands the finished request over and pauses, so one request is handled at a time. */
+static int on_message_complete(llhttp_t *l) {
+    request_parser *p = l->data;
+    request_parsed *r = p->out;
+    memset(r, 0, sizeof *r);
+    if (!p->store.data) buf_putc(&p->store, '\0');
+    /* The path without the query becomes its own string, before any pointer is taken. */
+    const char *qm = memchr(p->store.data, '?', p->url_len);
+    size_t qoff = qm ? (size_t)(qm - p->store.data) : 0, path_off = 0;
+    if (qm) {
+        path_off = p->store.len;
+        buf_append(&p->store, p->store.data, qoff);
+        buf_putc(&p->store, '\0');
+    }
+    r->store = p->store;
+    r->body = p->body;
+    buf_init(&p->store);
+    buf_init(&p->body);
+    if (!r->body.data) buf_reserve(&r->body, 0), r->body.data[0] = '\0';
+    r->headers = xcalloc(p->n_spans ? p->n_spans : 1, sizeof *r->headers);
+    for (size_t i = 0; i < p->n_spans; i++)
+        r->headers[i] = (http_header){r->store.data + p->spans[i].name_off,
+                                      r->store.data + p->spans[i].val_off, p->spans[i].name_len,
+                                      p->spans[i].val_len};
+    r->n_headers = p->n_spans;
+    r->method = llhttp_method_name((llhttp_method_t)l->method);
+    r->target = r->store.data;
+    r->query = qm ? r->store.data + qoff + 1 : "";
+    r->path = r->store.data + path_off;
+    r->http_minor = l->http_minor;
+    r->keep_alive = llhttp_should_keep_alive(l);
+    r->head = l->method == HTTP_HEAD;
+    p->complete = true;
+    return HPE_PAUSED;
+}
+
+void request_parser_init(request_parser *p, size_t max_header_bytes, size_t max_body_bytes,
+                         const request_parser_events *events, void *ud) {
+    memset(p, 0, sizeof *p);
+    llhttp_settings_init(&p->settings);
+    p->settings.on_message_begin = on_message_begin;
+    p->settings.on_url = on_url;
+    p->settings.on_url_complete = on_url_complete;
+    p->settings.on_header_field = on_header_field;
+    p->settings.on_header_field_complete = on_header_field_complete;
+    p->settings.on_header_value = on_header_value;
+    p->settings.on_header_value_complete = on_header_value_complete;
+    p->settings.on_headers_complete = on_headers_complete;
+    p->settings.on_body = on_body;
+    p->settings.on_message_complete = on_message_complete;
+    llhttp_init(&p->llhttp, HTTP_REQUEST, &p->settings);
+    p->llhttp.data = p;
+    p->max_header_bytes = max_header_bytes;
+    p->max_body_bytes = max_body_bytes;
+    p->events = events;
+    p->ud = ud;
+}
+
+void request_parser_free(request_parser *p) {
+    buf_free(&p->store);
+    buf_free(&p->body);
+}
+
+request_parser_result request_parser_feed(request_parser *p, const char *data, size_t len,
+                                          size_t *consumed, request_parsed *out) {
+    p->out = out;
+    p->complete = false;
+    llhttp_errno_t err = llhttp_execute(&p->llhttp, data, len);
+    if (err == HPE_PAUSED && p->complete) {
+        const char *pos = llhttp_get_error_pos(&p->llhttp);
+        llhttp_resume(&p->llhttp);
+        *consumed = pos ? (size_t)(pos - data) : len;
+        return REQUEST_PARSER_REQUEST;
+    }
+    *consumed = len;
+    if (err == HPE_OK) return REQUEST_PARSER_MORE;
+    if (!p->reject_status) p->reject_status = 400;
+    return REQUEST_PARSER_ERROR;
+}
+
+int request_parser_status(const request_parser *p) {
+    return p->reject_status ? p->reject_status : 400;
+}
+
+void request_parser_path(const request_parser *p, char *out, size_t cap) {
+    out[0] = '\0';
+    if (!cap || !p->store.data || !p->url_seen) return;
+    size_t n = strcspn(p->store.data, "?");
+    if (n >= cap) n = cap - 1;
+    memcpy(out, p->store.data, n);
+    out[n] = '\0';
+}
