@@ -20,7 +20,7 @@ void buf_append(buf *b, const void *data, size_t n);
 void buf_puts(buf *b, const char *s);
 void buf_putc(buf *b, char c);
 void buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void buf_vprintf(buf *b, const char *fmt, va_list ap);
+void buf_vprintf(buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 void buf_put_i64(buf *b, int64_t v);
 void buf_put_u64(buf *b, uint64_t v);
 /* Removes the first n bytes. */
