@@ -5,7 +5,7 @@ BUILD_FUZZ ?= build-fuzz
 JOBS       ?= $(shell nproc)
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps test test-plain test-asan asan fuzz lint bench demo clean node-deps
+.PHONY: all deps test test-plain test-asan asan fuzz lint bench run clean node-deps
 
 all: deps
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -41,8 +41,8 @@ lint: all
 bench: all
 	@bash bench/run.sh
 
-demo: all
-	@bash scripts/demo.sh
+run: all
+	@bash scripts/run.sh $(ARGS)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_FUZZ)

@@ -1,5 +1,23 @@
+/* The gateway process. Architecture, in one place:
+ *
+ *   net/http_server ──▶ app (route, auth) ──▶ front codecs decode ──▶ core/turn
+ *                                                                     │
+ *          pool (accounts) · session_cache (affinity) · inflight ◀────┤
+ *                                                                     ▼
+ *                         upstream/lingma_remote (sign, curl multi, SSE decode)
+ *
+ * Everything runs on one libuv loop thread; no locks. */
 #include "core/app.h"
+#include "core/inflight.h"
+#include "core/pool.h"
+#include "core/session_cache.h"
+#include "core/stats.h"
+#include "core/turn.h"
+#include "front/anthropic_codec.h"
 #include "front/errors.h"
+#include "front/openai_codec.h"
+#include "upstream/catalog.h"
+#include "upstream/lingma_remote.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/json_write.h"
@@ -15,8 +33,17 @@ struct app {
     auth auth;
     http_server *server;
     uv_signal_t sig_term, sig_int;
+    uv_timer_t catalog_timer;
     bool stopping;
+    bool catalog_fetching;
     uint64_t started_ns;
+    pool pool;
+    catalog catalog;
+    lingma_remote *remote;
+    session_cache *sessions;
+    inflight *inflight;
+    stats *stats;
+    turn_services svc;
 };
 
 void app_send_error(http_exchange *ex, route_family family, int status, const char *message,
@@ -47,26 +74,23 @@ static void render_server_error(int status, const char *path, const char *reques
     if (path && router_family(path) == FAMILY_ANTHROPIC)
         errors_anthropic_json(&b, errors_anthropic_type_for_status(status), msg, request_id);
     else
-        errors_openai_json(&b, msg, status == 413 ? "invalid_request_error"
-                                                  : errors_openai_type_for_status(status),
-                           NULL, status == 413 ? "request_too_large" : NULL);
+        errors_openai_json(&b, msg, "invalid_request_error", NULL,
+                           status == 413 ? "request_too_large" : NULL);
     *out = buf_detach(&b, out_len);
 }
 
-static void respond_json(http_exchange *ex, int status, const char *json) {
-    http_respond(ex, status, "application/json", json, strlen(json), NULL);
+static void respond_json(http_exchange *ex, int status, const char *json, size_t len) {
+    http_respond(ex, status, "application/json", json, len, NULL);
 }
 
 static void send_auth_failure(http_exchange *ex, route_family family, auth_result r,
                               const char *disabled_code) {
     if (r == AUTH_DISABLED) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "%s: configure %s or API_KEYS.",
-                 strcmp(disabled_code, "metrics_disabled") == 0 ? "Metrics are disabled"
-                                                                : "The admin API is disabled",
-                 strcmp(disabled_code, "metrics_disabled") == 0 ? "METRICS_TOKEN, METRICS_PUBLIC"
-                                                                : "ADMIN_TOKEN");
-        app_send_error(ex, family, 503, msg, NULL, disabled_code, NULL);
+        bool metrics = strcmp(disabled_code, "metrics_disabled") == 0;
+        app_send_error(ex, family, 503,
+                       metrics ? "Metrics are disabled: configure METRICS_TOKEN, METRICS_PUBLIC or API_KEYS."
+                               : "The admin API is disabled: configure ADMIN_TOKEN or API_KEYS.",
+                       NULL, disabled_code, NULL);
         return;
     }
     const char *msg = r == AUTH_MISSING
@@ -77,8 +101,121 @@ static void send_auth_failure(http_exchange *ex, route_family family, auth_resul
                                    "Authorization: Bearer YOUR_KEY).")
                           : (family == FAMILY_ANTHROPIC ? "invalid x-api-key"
                                                         : "Incorrect API key provided.");
-    app_send_error(ex, family, 401, msg, NULL, "invalid_api_key",
+    app_send_error(ex, family, 401, msg, NULL, r == AUTH_MISSING ? NULL : "invalid_api_key",
                    family == FAMILY_OPENAI ? "WWW-Authenticate: Bearer\r\n" : NULL);
+}
+
+/* ---------------------------------------------------------------- catalog */
+
+static void schedule_catalog(app *a, uint64_t ms);
+
+static void on_models(int status, const char *body, size_t len, void *ud) {
+    app *a = ud;
+    a->catalog_fetching = false;
+    if (a->stopping) return;
+    if (status == 200 && catalog_parse(&a->catalog, body, len) == 0) {
+        log_info("model catalog loaded", "\"models\":%zu", a->catalog.n);
+        schedule_catalog(a, a->cfg.model_list_ttl_ms);
+    } else {
+        log_warn("model catalog fetch failed", "\"status\":%d", status);
+        schedule_catalog(a, 5000); /* retry soon; requests still work with trusted keys */
+    }
+}
+
+static void on_catalog_timer(uv_timer_t *t) {
+    app *a = t->data;
+    if (a->catalog_fetching || a->stopping) return;
+    pool_account *acct = pool_pick(&a->pool, NULL, NULL, 0);
+    if (!acct) {
+        schedule_catalog(a, 5000);
+        return;
+    }
+    a->catalog_fetching = true;
+    if (lingma_models_fetch(a->remote, &acct->cred, on_models, a) != 0) {
+        a->catalog_fetching = false;
+        schedule_catalog(a, 5000);
+    }
+}
+
+static void schedule_catalog(app *a, uint64_t ms) {
+    uv_timer_start(&a->catalog_timer, on_catalog_timer, ms ? ms : 1, 0);
+}
+
+/* ---------------------------------------------------------------- routes */
+
+static void models_list(app *a, codec_model_info **out, size_t *n) {
+    size_t cap = a->catalog.n + catalog_n_aliases + 1;
+    codec_model_info *m = xcalloc(cap, sizeof *m);
+    size_t k = 0;
+    int64_t created = a->catalog.fetched_ms ? a->catalog.fetched_ms / 1000 : 1735689600;
+    for (size_t i = 0; i < a->catalog.n; i++)
+        m[k++] = (codec_model_info){a->catalog.models[i].key, a->catalog.models[i].display_name,
+                                    created, "lingma"};
+    for (size_t i = 0; i < catalog_n_aliases; i++) {
+        bool known = a->catalog.n == 0 || catalog_find(&a->catalog, catalog_aliases[i].key);
+        if (known) m[k++] = (codec_model_info){catalog_aliases[i].alias, NULL, created, "lingma"};
+    }
+    *out = m;
+    *n = k;
+}
+
+static void handle_models(app *a, http_exchange *ex, const http_request *req, const route_match *m) {
+    /* Anthropic clients send anthropic-version (SDKs) or x-api-key: answer in their shape. */
+    bool anthropic = http_request_header(req, "anthropic-version") || http_request_header(req, "x-api-key");
+    codec_model_info *list;
+    size_t n;
+    models_list(a, &list, &n);
+    buf b = BUF_INIT;
+    if (m->id == ROUTE_MODELS) {
+        if (anthropic) {
+            const char *q = req->query;
+            int limit = 0;
+            char after[128] = "", before[128] = "";
+            const char *p;
+            if ((p = strstr(q, "limit="))) limit = atoi(p + 6);
+            if ((p = strstr(q, "after_id="))) snprintf(after, sizeof after, "%.*s", (int)strcspn(p + 9, "&"), p + 9);
+            if ((p = strstr(q, "before_id="))) snprintf(before, sizeof before, "%.*s", (int)strcspn(p + 10, "&"), p + 10);
+            anthropic_encode_models(&b, list, n, limit, after[0] ? after : NULL, before[0] ? before : NULL);
+        } else {
+            openai_encode_models(&b, list, n);
+        }
+        respond_json(ex, 200, b.data, b.len);
+    } else {
+        char id[128];
+        snprintf(id, sizeof id, "%.*s", (int)(m->param_len < 127 ? m->param_len : 127), m->param);
+        const codec_model_info *hit = NULL;
+        for (size_t i = 0; i < n && !hit; i++)
+            if (strcmp(list[i].id, id) == 0) hit = &list[i];
+        if (hit) {
+            if (anthropic) anthropic_encode_model(&b, hit);
+            else openai_encode_model(&b, hit);
+            respond_json(ex, 200, b.data, b.len);
+        } else {
+            char msg[300];
+            snprintf(msg, sizeof msg, "The model `%s` does not exist or you do not have access to it.", id);
+            app_send_error(ex, anthropic ? FAMILY_ANTHROPIC : FAMILY_OPENAI, 404, msg, NULL,
+                           "model_not_found", NULL);
+        }
+    }
+    buf_free(&b);
+    free(list);
+}
+
+static void refresh_gauges(app *a) {
+    stats *s = a->stats;
+    stats_set(s, STAT_connections, "", http_server_connection_count(a->server));
+    stats_set(s, STAT_inflight, "", (double)inflight_turns(a->inflight));
+    stats_set(s, STAT_sessions, "", (double)session_cache_size(a->sessions));
+    stats_clear(s, STAT_account_state);
+    for (size_t i = 0; i < a->pool.n; i++) {
+        pool_account *acc = &a->pool.accounts[i];
+        stats_set(s, STAT_account_inflight, acc->cred.name, acc->inflight);
+        for (int st = ACCOUNT_READY; st <= ACCOUNT_DISABLED; st++) {
+            char labels[128];
+            snprintf(labels, sizeof labels, "%s\x1f%s", acc->cred.name, account_state_name((account_state)st));
+            stats_set(s, STAT_account_state, labels, acc->state == (account_state)st ? 1 : 0);
+        }
+    }
 }
 
 static void handle_metrics(app *a, http_exchange *ex, const http_request *req) {
@@ -87,46 +224,117 @@ static void handle_metrics(app *a, http_exchange *ex, const http_request *req) {
         send_auth_failure(ex, FAMILY_OPENAI, r, "metrics_disabled");
         return;
     }
+    refresh_gauges(a);
     buf b = BUF_INIT;
-    buf_puts(&b, "# HELP lingma_gateway_build_info Build information.\n"
-                 "# TYPE lingma_gateway_build_info gauge\n"
-                 "lingma_gateway_build_info{version=\"" LGW_VERSION "\"} 1\n"
-                 "# HELP lingma_gateway_uptime_seconds Seconds since the process started.\n"
-                 "# TYPE lingma_gateway_uptime_seconds gauge\n");
-    buf_printf(&b, "lingma_gateway_uptime_seconds %.3f\n",
-               (double)(clock_mono_ns() - a->started_ns) / 1e9);
-    buf_puts(&b, "# HELP lingma_gateway_connections Open client connections.\n"
-                 "# TYPE lingma_gateway_connections gauge\n");
-    buf_printf(&b, "lingma_gateway_connections %u\n", http_server_connection_count(a->server));
+    stats_render(a->stats, &b);
     http_respond(ex, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len, NULL);
     buf_free(&b);
 }
 
-static void handle_internal(app *a, http_exchange *ex, const http_request *req,
-                            const route_match *m) {
+static void pool_json(app *a, buf *b) {
+    int64_t now = clock_wall_ms();
+    buf_puts(b, "{\"accounts\":[");
+    for (size_t i = 0; i < a->pool.n; i++) {
+        pool_account *acc = &a->pool.accounts[i];
+        if (i) buf_putc(b, ',');
+        buf_puts(b, "{\"name\":");
+        json_put_str(b, acc->cred.name);
+        buf_printf(b, ",\"state\":\"%s\",\"reason\":", account_state_name(acc->state));
+        json_put_str(b, acc->reason);
+        buf_printf(b, ",\"since_ms\":%lld,\"cooldown_until_ms\":%lld,\"cooldown_remaining_ms\":%lld,"
+                      "\"inflight\":%u,\"ok_total\":%llu,\"error_total\":%llu,\"expire_time_ms\":%lld}",
+                   (long long)acc->since_ms, (long long)acc->cool_until_ms,
+                   (long long)(acc->cool_until_ms > now ? acc->cool_until_ms - now : 0), acc->inflight,
+                   (unsigned long long)acc->ok_total, (unsigned long long)acc->err_total,
+                   (long long)acc->cred.expire_time_ms);
+    }
+    buf_puts(b, "]}");
+}
+
+static void handle_internal(app *a, http_exchange *ex, const http_request *req, const route_match *m) {
     auth_result r = auth_check_admin(&a->auth, http_request_header(req, "authorization"),
                                      http_request_header(req, "x-api-key"));
     if (r != AUTH_OK) {
         send_auth_failure(ex, FAMILY_OPENAI, r, "admin_disabled");
         return;
     }
-    if (m->param_len == 6 && strncmp(m->param, "config", 6) == 0 && strcmp(req->method, "GET") == 0) {
+    char sub[160];
+    snprintf(sub, sizeof sub, "%.*s", (int)(m->param_len < 159 ? m->param_len : 159), m->param);
+    bool get = strcmp(req->method, "GET") == 0, post = strcmp(req->method, "POST") == 0;
+    buf b = BUF_INIT;
+    if (get && strcmp(sub, "config") == 0) {
         char *json = config_to_json(&a->cfg);
-        respond_json(ex, 200, json);
+        respond_json(ex, 200, json, strlen(json));
         free(json);
+    } else if (get && strcmp(sub, "pool") == 0) {
+        pool_json(a, &b);
+        respond_json(ex, 200, b.data, b.len);
+    } else if (post && strncmp(sub, "pool/", 5) == 0 && strlen(sub) > 11 &&
+               strcmp(sub + strlen(sub) - 6, "/reset") == 0) {
+        sub[strlen(sub) - 6] = '\0';
+        pool_account *acc = pool_find(&a->pool, sub + 5);
+        if (!acc) {
+            app_send_error(ex, FAMILY_OPENAI, 404, "No such account.", NULL, "account_not_found", NULL);
+        } else {
+            pool_reset(&a->pool, acc);
+            pool_json(a, &b);
+            respond_json(ex, 200, b.data, b.len);
+        }
+    } else {
+        char msg[300];
+        snprintf(msg, sizeof msg, "Invalid URL (%s %.200s)", req->method, req->path);
+        app_send_error(ex, FAMILY_OPENAI, 404, msg, NULL, NULL, NULL);
+    }
+    buf_free(&b);
+}
+
+static void send_codec_error(http_exchange *ex, route_family family, const codec_error *e) {
+    app_send_error(ex, family, e->status ? e->status : 400, e->message,
+                   e->param[0] ? e->param : NULL, NULL, NULL);
+}
+
+static void handle_turn(app *a, http_exchange *ex, const http_request *req, const route_match *m,
+                        const uint8_t digest[32]) {
+    conv_request cr;
+    codec_error err = {0};
+    int rc = m->id == ROUTE_CHAT_COMPLETIONS
+                 ? openai_decode_request(req->body, req->body_len, &cr, &err)
+                 : anthropic_decode_request(req->body, req->body_len, ANTHROPIC_DECODE_MESSAGES, &cr, &err);
+    if (rc != 0) {
+        char labels[64];
+        snprintf(labels, sizeof labels, "%s\x1f%s\x1f" "4xx", m->family == FAMILY_OPENAI ? "openai" : "anthropic",
+                 m->family == FAMILY_OPENAI ? "chat_completions" : "messages");
+        stats_add(a->stats, STAT_requests, labels, 1);
+        send_codec_error(ex, m->family, &err);
+        conv_request_free(&cr);
         return;
     }
-    char msg[300];
-    snprintf(msg, sizeof msg, "Invalid URL (%s %.200s)", req->method, req->path);
-    app_send_error(ex, FAMILY_OPENAI, 404, msg, NULL, NULL, NULL);
+    turn_start(&a->svc, ex, &cr, digest);
+}
+
+static void handle_count_tokens(http_exchange *ex, const http_request *req) {
+    conv_request cr;
+    codec_error err = {0};
+    if (anthropic_decode_request(req->body, req->body_len, ANTHROPIC_DECODE_COUNT_TOKENS, &cr, &err) != 0) {
+        send_codec_error(ex, FAMILY_ANTHROPIC, &err);
+    } else {
+        buf b = BUF_INIT;
+        anthropic_encode_count_tokens(&b, anthropic_count_tokens(&cr));
+        respond_json(ex, 200, b.data, b.len);
+        buf_free(&b);
+    }
+    conv_request_free(&cr);
 }
 
 static void handle_request(http_exchange *ex, const http_request *req, void *ud) {
     app *a = ud;
     route_match m = router_match(req->method, req->path);
     switch (m.id) {
-    case ROUTE_HEALTH: respond_json(ex, 200, "{\"status\":\"ok\"}"); return;
-    case ROUTE_READYZ: respond_json(ex, 200, "{\"status\":\"ready\"}"); return;
+    case ROUTE_HEALTH: respond_json(ex, 200, "{\"status\":\"ok\"}", 15); return;
+    case ROUTE_READYZ:
+        if (pool_any_usable(&a->pool)) respond_json(ex, 200, "{\"status\":\"ready\"}", 18);
+        else respond_json(ex, 503, "{\"status\":\"no usable upstream account\"}", 39);
+        return;
     case ROUTE_METRICS: handle_metrics(a, ex, req); return;
     case ROUTE_INTERNAL: handle_internal(a, ex, req, &m); return;
     case ROUTE_METHOD_NOT_ALLOWED: {
@@ -144,25 +352,46 @@ static void handle_request(http_exchange *ex, const http_request *req, void *ud)
     }
     default: break;
     }
+    /* /v1/models answers Anthropic clients with their auth style too. */
+    bool anthropic_style = m.family == FAMILY_ANTHROPIC ||
+                           (m.id != ROUTE_CHAT_COMPLETIONS && http_request_header(req, "x-api-key"));
     char key_id[9];
-    auth_result r = auth_check_client(&a->auth,
-                                      m.family == FAMILY_ANTHROPIC ? AUTH_STYLE_ANTHROPIC
-                                                                   : AUTH_STYLE_OPENAI,
+    uint8_t digest[32];
+    auth_result r = auth_check_client(&a->auth, anthropic_style ? AUTH_STYLE_ANTHROPIC : AUTH_STYLE_OPENAI,
                                       http_request_header(req, "x-api-key"),
-                                      http_request_header(req, "authorization"), key_id, NULL);
+                                      http_request_header(req, "authorization"), key_id, digest);
     if (r != AUTH_OK) {
-        send_auth_failure(ex, m.family, r, "");
+        send_auth_failure(ex, anthropic_style && m.family == FAMILY_ANTHROPIC ? FAMILY_ANTHROPIC
+                              : (m.id == ROUTE_MODELS || m.id == ROUTE_MODEL_GET) &&
+                                        (http_request_header(req, "anthropic-version") || http_request_header(req, "x-api-key"))
+                                  ? FAMILY_ANTHROPIC
+                                  : FAMILY_OPENAI,
+                          r, "");
         return;
     }
     http_exchange_log_key_id(ex, key_id);
-    app_send_error(ex, m.family, 503, "No Lingma upstream is configured yet.", NULL, NULL, NULL);
+    switch (m.id) {
+    case ROUTE_CHAT_COMPLETIONS:
+    case ROUTE_MESSAGES: handle_turn(a, ex, req, &m, digest); return;
+    case ROUTE_COUNT_TOKENS: handle_count_tokens(ex, req); return;
+    case ROUTE_MODELS:
+    case ROUTE_MODEL_GET: handle_models(a, ex, req, &m); return;
+    default: app_send_error(ex, m.family, 404, "Not found.", NULL, NULL, NULL); return;
+    }
 }
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static void on_remote_freed(void *ud) { (void)ud; }
 
 static void on_server_closed(void *ud) {
     app *a = ud;
     a->server = NULL;
     uv_close((uv_handle_t *)&a->sig_term, NULL);
     uv_close((uv_handle_t *)&a->sig_int, NULL);
+    uv_close((uv_handle_t *)&a->catalog_timer, NULL);
+    lingma_remote_free(a->remote, on_remote_freed, NULL);
+    a->remote = NULL;
     log_info("stopped", NULL);
 }
 
@@ -170,12 +399,47 @@ void app_stop(app *a) {
     if (a->stopping) return;
     a->stopping = true;
     log_info("shutting down", "\"drain_timeout_ms\":%llu", (unsigned long long)a->cfg.drain_timeout_ms);
+    uv_timer_stop(&a->catalog_timer);
     http_server_shutdown(a->server, a->cfg.drain_timeout_ms, on_server_closed, a);
+}
+
+void app_free(app *a) {
+    pool_free(&a->pool);
+    catalog_free(&a->catalog);
+    session_cache_free(a->sessions);
+    inflight_free(a->inflight);
+    stats_free(a->stats);
+    auth_free(&a->auth);
+    config_free(&a->cfg);
+    free(a);
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
     (void)signum;
     app_stop(s->data);
+}
+
+/* Accounts from the accounts file and the desktop cache directory. */
+static int load_accounts(app *a, lingma_account_list *out) {
+    memset(out, 0, sizeof *out);
+    char err[512];
+    if (a->cfg.accounts_file && *a->cfg.accounts_file) {
+        if (credentials_load(a->cfg.accounts_file, NULL, out, err, sizeof err) != 0) {
+            log_error("cannot load accounts", "\"file\":\"%s\",\"error\":\"%s\"", a->cfg.accounts_file, err);
+            return -1;
+        }
+    }
+    if (a->cfg.cache_dir && *a->cfg.cache_dir) {
+        lingma_account acc;
+        if (credentials_import_cache(a->cfg.cache_dir, NULL, &acc, err, sizeof err) != 0) {
+            log_error("cannot import the login cache", "\"dir\":\"%s\",\"error\":\"%s\"", a->cfg.cache_dir, err);
+            lingma_account_list_free(out);
+            return -1;
+        }
+        out->items = xrealloc(out->items, (out->n + 1) * sizeof *out->items);
+        out->items[out->n++] = acc;
+    }
+    return 0;
 }
 
 int app_start(app **out, uv_loop_t *loop, config *cfg) {
@@ -184,8 +448,38 @@ int app_start(app **out, uv_loop_t *loop, config *cfg) {
     a->cfg = *cfg;
     memset(cfg, 0, sizeof *cfg); /* ownership moved */
     a->started_ns = clock_mono_ns();
-    auth_init(&a->auth, a->cfg.api_keys, a->cfg.metrics_token, a->cfg.metrics_public,
-              a->cfg.admin_token);
+    auth_init(&a->auth, a->cfg.api_keys, a->cfg.metrics_token, a->cfg.metrics_public, a->cfg.admin_token);
+    a->stats = stats_new();
+    catalog_init(&a->catalog);
+
+    lingma_account_list accounts;
+    if (load_accounts(a, &accounts) != 0) goto fail_early;
+    pool_options po;
+    pool_options_defaults(&po);
+    po.rate_limit_base_ms = (int64_t)a->cfg.cooldown_base_ms;
+    po.rate_limit_cap_ms = (int64_t)a->cfg.cooldown_cap_ms;
+    po.quota_cooldown_ms = (int64_t)a->cfg.quota_cooldown_ms;
+    po.transient_cooldown_ms = (int64_t)a->cfg.transient_cooldown_ms;
+    po.transient_threshold = (unsigned)a->cfg.transient_threshold;
+    po.max_inflight_per_account = (unsigned)a->cfg.account_max_inflight;
+    pool_init(&a->pool, &accounts, &po, a->cfg.accounts_file);
+
+    inflight_policy policy = INFLIGHT_FORK;
+    inflight_parse_policy(a->cfg.inflight_policy, &policy);
+    a->inflight = inflight_new(loop, policy, a->cfg.inflight_queue, a->cfg.inflight_wait_ms, a->cfg.max_inflight);
+    a->sessions = session_cache_new(a->cfg.session_cache_max, (int64_t)a->cfg.session_idle_ttl_ms);
+
+    lingma_remote_options ro = {.base_url = a->cfg.upstream_url, .cosy_version = a->cfg.cosy_version};
+    http_client_options_defaults(&ro.http);
+    ro.http.connect_timeout_ms = (long)a->cfg.connect_timeout_ms;
+    ro.http.first_byte_timeout_ms = (long)a->cfg.first_byte_timeout_ms;
+    ro.http.stall_timeout_ms = (long)a->cfg.stall_timeout_ms;
+    ro.http.buffer_size = (long)a->cfg.upstream_buffer_bytes;
+    if (lingma_remote_new(&a->remote, loop, &ro) != 0) {
+        log_error("cannot create the upstream client", NULL);
+        goto fail;
+    }
+    a->svc = (turn_services){loop, &a->cfg, &a->pool, a->remote, &a->catalog, a->sessions, a->inflight, a->stats};
 
     http_server_config sc;
     http_server_config_defaults(&sc);
@@ -206,27 +500,31 @@ int app_start(app **out, uv_loop_t *loop, config *cfg) {
     int rc = http_server_start(&a->server, loop, &sc);
     if (rc < 0) {
         log_error("cannot listen", "\"listen\":\"%s\",\"error\":\"%s\"", a->cfg.listen, uv_strerror(rc));
-        auth_free(&a->auth);
-        config_free(&a->cfg);
-        free(a);
-        return -1;
+        lingma_remote_free(a->remote, NULL, NULL);
+        uv_run(loop, UV_RUN_NOWAIT);
+        goto fail;
     }
     uv_signal_init(loop, &a->sig_term);
     uv_signal_init(loop, &a->sig_int);
     a->sig_term.data = a->sig_int.data = a;
     uv_signal_start(&a->sig_term, on_signal, SIGTERM);
     uv_signal_start(&a->sig_int, on_signal, SIGINT);
+    uv_timer_init(loop, &a->catalog_timer);
+    a->catalog_timer.data = a;
+    if (a->pool.n) schedule_catalog(a, 1);
 
     char host[64];
     int port;
     http_server_address(a->server, host, sizeof host, &port);
     if (!auth_enabled(&a->auth))
         log_warn("AUTH DISABLED: API_KEYS is empty, anyone who can reach this port can use the "
-                 "upstream accounts",
-                 NULL);
-    log_info("started", "\"version\":\"" LGW_VERSION "\",\"listen\":\"%s:%d\",\"api_keys\":%zu,"
-             "\"metrics\":\"%s\",\"admin\":\"%s\"",
-             host, port, a->auth.n_keys,
+                 "upstream accounts", NULL);
+    if (!a->pool.n)
+        log_warn("no upstream account configured: chat requests will get 503/529 (set "
+                 "LINGMA_ACCOUNTS_FILE or LINGMA_CACHE_DIR)", NULL);
+    log_info("started", "\"version\":\"" LGW_VERSION "\",\"listen\":\"%s:%d\",\"upstream\":\"%s\","
+             "\"accounts\":%zu,\"api_keys\":%zu,\"metrics\":\"%s\",\"admin\":\"%s\"",
+             host, port, a->cfg.upstream_url, a->pool.n, a->auth.n_keys,
              a->auth.metrics_public ? "public"
              : a->auth.has_metrics_token || auth_enabled(&a->auth) ? "token"
                                                                    : "disabled",
@@ -237,4 +535,15 @@ int app_start(app **out, uv_loop_t *loop, config *cfg) {
     fflush(stdout);
     *out = a;
     return 0;
+fail:
+    pool_free(&a->pool);
+    session_cache_free(a->sessions);
+    inflight_free(a->inflight);
+fail_early:
+    catalog_free(&a->catalog);
+    stats_free(a->stats);
+    auth_free(&a->auth);
+    config_free(&a->cfg);
+    free(a);
+    return -1;
 }

@@ -12,8 +12,10 @@ typedef struct app app;
 
 /* Builds the app from a loaded config (takes ownership of it). Returns 0 or -1 (logged). */
 int app_start(app **out, uv_loop_t *loop, config *cfg);
-/* Graceful stop (signals call it): stop accepting, drain, then free. */
+/* Graceful stop (signals call it): stop accepting, drain; the loop then runs dry. */
 void app_stop(app *a);
+/* After the loop has returned. */
+void app_free(app *a);
 
 /* Sends an error in the envelope of `family` (OpenAI or Anthropic). extra_headers may be NULL. */
 void app_send_error(http_exchange *ex, route_family family, int status, const char *message,

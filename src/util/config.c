@@ -246,10 +246,12 @@ config_status config_load(config *cfg, int argc, char **argv, const char *(*env_
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             *out_text = help_text();
             buf_free(&err);
+            config_free(cfg); /* the defaults set above */
             return CONFIG_EXIT_OK;
         } else if (strcmp(argv[i], "--version") == 0) {
             *out_text = xstrdup("lingma-gateway " LGW_VERSION "\n");
             buf_free(&err);
+            config_free(cfg);
             return CONFIG_EXIT_OK;
         }
     }
@@ -302,6 +304,11 @@ config_status config_load(config *cfg, int argc, char **argv, const char *(*env_
     cfg->listen_host = xstrdup(host);
     if (strcmp(cfg->log_format, "json") && strcmp(cfg->log_format, "text")) {
         buf_printf(&err, "LOG_FORMAT must be json or text, got \"%s\"", cfg->log_format);
+        goto fail;
+    }
+    if (strcasecmp(cfg->inflight_policy, "fork") && strcasecmp(cfg->inflight_policy, "wait") &&
+        strcasecmp(cfg->inflight_policy, "reject")) {
+        buf_printf(&err, "INFLIGHT_POLICY must be fork, wait or reject, got \"%s\"", cfg->inflight_policy);
         goto fail;
     }
     if (cfg->max_header_bytes < 1024 || cfg->max_body_bytes < 1024) {

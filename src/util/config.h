@@ -36,7 +36,19 @@
     X(stall_timeout_ms, U64, "UPSTREAM_STALL_TIMEOUT_MS", "upstream-stall-timeout-ms", "120000", 0, "upstream max gap between bytes") \
     X(upstream_buffer_bytes, U64, "UPSTREAM_BUFFER_BYTES", "upstream-buffer-bytes", "16384", 0, "libcurl receive buffer per stream") \
     X(ping_interval_ms, U64, "PING_INTERVAL_MS", "ping-interval-ms", "10000", 0, "Anthropic stream ping interval while waiting on the upstream") \
-    X(model_list_ttl_ms, U64, "MODEL_LIST_TTL_MS", "model-list-ttl-ms", "600000", 0, "model catalog refresh period")
+    X(model_list_ttl_ms, U64, "MODEL_LIST_TTL_MS", "model-list-ttl-ms", "600000", 0, "model catalog refresh period") \
+    X(session_cache_max, U64, "SESSION_CACHE_MAX", "session-cache-max", "100000", 0, "conversations kept for session affinity (LRU)") \
+    X(session_idle_ttl_ms, U64, "SESSION_IDLE_TTL_MS", "session-idle-ttl-ms", "1800000", 0, "affinity entries idle longer than this are dropped") \
+    X(inflight_policy, STR, "INFLIGHT_POLICY", "inflight-policy", "fork", 0, "second concurrent turn on one session: fork | wait | reject") \
+    X(inflight_wait_ms, U64, "INFLIGHT_WAIT_MS", "inflight-wait-ms", "30000", 0, "wait policy: longest wait for the session before 429") \
+    X(inflight_queue, U64, "INFLIGHT_QUEUE", "inflight-queue", "8", 0, "wait policy: queued turns per session") \
+    X(max_inflight, U64, "MAX_INFLIGHT", "max-inflight", "0", 0, "global cap on turns in flight (0 = none)") \
+    X(account_max_inflight, U64, "ACCOUNT_MAX_INFLIGHT", "account-max-inflight", "0", 0, "per-account cap on turns in flight (0 = none)") \
+    X(cooldown_base_ms, U64, "COOLDOWN_BASE_MS", "cooldown-base-ms", "30000", 0, "first cooldown after a rate limit (doubles per repeat)") \
+    X(cooldown_cap_ms, U64, "COOLDOWN_CAP_MS", "cooldown-cap-ms", "600000", 0, "longest rate-limit cooldown") \
+    X(quota_cooldown_ms, U64, "QUOTA_COOLDOWN_MS", "quota-cooldown-ms", "3600000", 0, "cooldown when an account's quota is exhausted") \
+    X(transient_cooldown_ms, U64, "TRANSIENT_COOLDOWN_MS", "transient-cooldown-ms", "15000", 0, "cooldown after repeated transient failures") \
+    X(transient_threshold, U64, "TRANSIENT_THRESHOLD", "transient-threshold", "3", 0, "consecutive transient failures before a cooldown")
 
 typedef struct config {
 #define X_FIELD_STR(f) char *f;

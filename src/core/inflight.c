@@ -1,0 +1,171 @@
+#include "core/inflight.h"
+#include "util/xalloc.h"
+#include <string.h>
+#include <strings.h>
+#include <xxhash.h>
+
+#define N_BUCKETS 4096
+
+struct inflight_waiter {
+    uv_timer_t timer;
+    struct slot *slot;
+    inflight_waiter *next;
+    inflight_wait_cb cb;
+    void *ud;
+    inflight *g;
+};
+
+typedef struct slot {
+    char *session_id;
+    struct slot *hnext;
+    inflight_waiter *waiters_head, *waiters_tail;
+    size_t n_waiters;
+} slot; /* exists only while its session is busy */
+
+struct inflight {
+    uv_loop_t *loop;
+    inflight_policy policy;
+    size_t max_waiters;
+    uint64_t wait_timeout_ms;
+    size_t global_cap, turns;
+    slot *buckets[N_BUCKETS];
+};
+
+int inflight_parse_policy(const char *s, inflight_policy *out) {
+    if (!strcasecmp(s, "fork")) return *out = INFLIGHT_FORK, 0;
+    if (!strcasecmp(s, "wait")) return *out = INFLIGHT_WAIT, 0;
+    if (!strcasecmp(s, "reject")) return *out = INFLIGHT_REJECT, 0;
+    return -1;
+}
+
+inflight *inflight_new(uv_loop_t *loop, inflight_policy policy, size_t max_waiters_per_session,
+                       uint64_t wait_timeout_ms, size_t global_cap) {
+    inflight *g = xcalloc(1, sizeof *g);
+    g->loop = loop;
+    g->policy = policy;
+    g->max_waiters = max_waiters_per_session;
+    g->wait_timeout_ms = wait_timeout_ms;
+    g->global_cap = global_cap;
+    return g;
+}
+
+static void on_waiter_closed(uv_handle_t *h) { free(h->data); }
+
+static void waiter_close(inflight_waiter *w) {
+    uv_timer_stop(&w->timer);
+    uv_close((uv_handle_t *)&w->timer, on_waiter_closed);
+}
+
+void inflight_free(inflight *g) {
+    if (!g) return;
+    for (size_t i = 0; i < N_BUCKETS; i++) {
+        slot *s = g->buckets[i];
+        while (s) {
+            slot *next = s->hnext;
+            for (inflight_waiter *w = s->waiters_head, *wn; w; w = wn) {
+                wn = w->next;
+                waiter_close(w);
+            }
+            free(s->session_id);
+            free(s);
+            s = next;
+        }
+    }
+    free(g);
+}
+
+inflight_policy inflight_get_policy(const inflight *g) { return g->policy; }
+
+bool inflight_turn_begin(inflight *g) {
+    if (g->global_cap && g->turns >= g->global_cap) return false;
+    g->turns++;
+    return true;
+}
+
+void inflight_turn_end(inflight *g) {
+    if (g->turns) g->turns--;
+}
+
+size_t inflight_turns(const inflight *g) { return g->turns; }
+
+static slot **find(inflight *g, const char *id) {
+    slot **pp = &g->buckets[XXH3_64bits(id, strlen(id)) & (N_BUCKETS - 1)];
+    while (*pp && strcmp((*pp)->session_id, id) != 0) pp = &(*pp)->hnext;
+    return pp;
+}
+
+bool inflight_try_acquire(inflight *g, const char *session_id) {
+    slot **pp = find(g, session_id);
+    if (*pp) return false;
+    slot *s = xcalloc(1, sizeof *s);
+    s->session_id = xstrdup(session_id);
+    *pp = s;
+    return true;
+}
+
+static void unlink_waiter(slot *s, inflight_waiter *w) {
+    inflight_waiter **pp = &s->waiters_head;
+    while (*pp && *pp != w) pp = &(*pp)->next;
+    if (!*pp) return;
+    *pp = w->next;
+    if (s->waiters_tail == w) {
+        s->waiters_tail = NULL;
+        for (inflight_waiter *x = s->waiters_head; x; x = x->next) s->waiters_tail = x;
+    }
+    s->n_waiters--;
+}
+
+static void on_wait_timeout(uv_timer_t *t) {
+    inflight_waiter *w = t->data;
+    unlink_waiter(w->slot, w);
+    inflight_wait_cb cb = w->cb;
+    void *ud = w->ud;
+    waiter_close(w);
+    cb(false, ud);
+}
+
+inflight_waiter *inflight_wait(inflight *g, const char *session_id, inflight_wait_cb cb, void *ud) {
+    slot *s = *find(g, session_id);
+    if (!s) { /* became free meanwhile: the caller should have tried first; grant via queue */
+        if (!inflight_try_acquire(g, session_id)) return NULL;
+        s = *find(g, session_id);
+    }
+    if (s->n_waiters >= g->max_waiters) return NULL;
+    inflight_waiter *w = xcalloc(1, sizeof *w);
+    w->slot = s;
+    w->cb = cb;
+    w->ud = ud;
+    w->g = g;
+    uv_timer_init(g->loop, &w->timer);
+    w->timer.data = w;
+    uv_timer_start(&w->timer, on_wait_timeout, g->wait_timeout_ms, 0);
+    if (s->waiters_tail) s->waiters_tail->next = w;
+    else s->waiters_head = w;
+    s->waiters_tail = w;
+    s->n_waiters++;
+    return w;
+}
+
+void inflight_wait_cancel(inflight *g, inflight_waiter *w) {
+    (void)g;
+    unlink_waiter(w->slot, w);
+    waiter_close(w);
+}
+
+void inflight_release(inflight *g, const char *session_id) {
+    slot **pp = find(g, session_id);
+    slot *s = *pp;
+    if (!s) return;
+    inflight_waiter *w = s->waiters_head;
+    if (w) { /* hand the slot straight to the next waiter */
+        unlink_waiter(s, w);
+        inflight_wait_cb cb = w->cb;
+        void *ud = w->ud;
+        waiter_close(w);
+        cb(true, ud);
+        return;
+    }
+    *pp = s->hnext;
+    free(s->session_id);
+    free(s);
+}

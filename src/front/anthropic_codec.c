@@ -1,0 +1,930 @@
+/* Anthropic Messages codec. Decoding walks a json-c tree once and copies what the neutral model
+ * needs into the request's arena; unknown blocks degrade to their text (or nothing), never to an
+ * error, because Claude Code keeps adding block types. Encoding writes JSON straight into a buf
+ * in the field order of the recordings in client-wire.md §1.4/§1.5. */
+#include "front/anthropic_codec.h"
+#include "front/errors.h"
+#include "util/ids.h"
+#include "util/json_write.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+void anthropic_new_message_id(char out[ANTHROPIC_ID_CAP]) {
+    ids_prefixed(out, ANTHROPIC_ID_CAP, "msg_", 24);
+}
+
+int64_t anthropic_count_tokens(const conv_request *r) { return codec_estimate_request_tokens(r); }
+
+void anthropic_encode_count_tokens(buf *out, int64_t input_tokens) {
+    buf_puts(out, "{\"input_tokens\":");
+    buf_put_i64(out, input_tokens);
+    buf_putc(out, '}');
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* decoding                                                                                   */
+
+typedef struct dec {
+    conv_request *r;
+    codec_error *err;
+    size_t msgs_cap;
+    buf sys; /* top-level system + role:"system" messages, joined with "\n\n" */
+    bool has_sys;
+    buf scratch; /* flattened tool_result content */
+} dec;
+
+static json_object *field(json_object *o, const char *key) {
+    json_object *v = NULL;
+    return json_object_object_get_ex(o, key, &v) ? v : NULL;
+}
+
+static const char *str_field(json_object *o, const char *key) {
+    json_object *v = field(o, key);
+    return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+/* Errors read like the real API's: "messages.0.content: Input should be a valid list". */
+/* Errors read like the real API's: "messages.0.content: Input should be a valid list". The path
+ * is formatted only when an error is reported: decoding stays printf-free. */
+static int fail(dec *d, const char *problem, const char *path_fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(dec *d, const char *problem, const char *path_fmt, ...) {
+    char path[CODEC_PATH_CAP];
+    va_list ap;
+    va_start(ap, path_fmt);
+    vsnprintf(path, sizeof path, path_fmt, ap);
+    va_end(ap);
+    codec_error_set(d->err, path, "%s: %s", path, problem);
+    return -1;
+}
+
+static void sys_append(dec *d, const char *s, size_t n) {
+    if (d->has_sys) buf_append(&d->sys, "\n\n", 2);
+    buf_append(&d->sys, s, n);
+    d->has_sys = true;
+}
+
+static conv_block *new_block(conv_message *m, conv_block_type t) {
+    conv_block *b = &m->blocks[m->n_blocks++];
+    memset(b, 0, sizeof *b);
+    b->type = t;
+    return b;
+}
+
+static void set_text(dec *d, conv_block *b, const char *s, size_t n) {
+    b->text = arena_strndup(&d->r->a, s, n);
+    b->text_len = n;
+}
+
+static void text_block_str(dec *d, conv_message *m, json_object *s) {
+    conv_block *b = new_block(m, CONV_BLOCK_TEXT);
+    b->text = codec_str(&d->r->a, s, &b->text_len);
+}
+
+static void text_block_lit(dec *d, conv_message *m, const char *s) {
+    set_text(d, new_block(m, CONV_BLOCK_TEXT), s, strlen(s));
+}
+
+static void put_json_str(buf *b, json_object *s) {
+    buf_append(b, json_object_get_string(s), (size_t)json_object_get_string_len(s));
+}
+
+/* The "text" members of an array of blocks, joined with "\n". */
+static void join_texts(json_object *arr, buf *into) {
+    size_t n = json_object_array_length(arr);
+    bool first = true;
+    for (size_t i = 0; i < n; i++) {
+        json_object *t = field(json_object_array_get_idx(arr, i), "text");
+        if (!json_object_is_type(t, json_type_string)) continue;
+        if (!first) buf_putc(into, '\n');
+        put_json_str(into, t);
+        first = false;
+    }
+}
+
+/* A document block as text: its text source, else a short placeholder. */
+static void document_text(json_object *blk, buf *into) {
+    json_object *src = field(blk, "source");
+    const char *st = src ? str_field(src, "type") : NULL;
+    json_object *data = src ? field(src, "data") : NULL;
+    json_object *content = src ? field(src, "content") : NULL;
+    if (st && strcmp(st, "text") == 0 && json_object_is_type(data, json_type_string)) {
+        put_json_str(into, data);
+    } else if (st && strcmp(st, "content") == 0 && json_object_is_type(content, json_type_string)) {
+        put_json_str(into, content);
+    } else if (st && strcmp(st, "content") == 0 && json_object_is_type(content, json_type_array)) {
+        join_texts(content, into);
+    } else {
+        const char *what = src ? str_field(src, "media_type") : NULL;
+        if (!what && src) what = str_field(src, "url");
+        buf_printf(into, "[document: %.200s]", what ? what : st ? st : "unknown");
+    }
+}
+
+/* Text of a block used where only text is possible (system, tool_result content, unknown
+ * blocks): text → text, documents/search results → their text, images → a placeholder,
+ * anything else → its "text" member or nothing. Returns false when nothing was produced. */
+static bool flatten_block(json_object *blk, buf *into) {
+    const char *type = str_field(blk, "type");
+    json_object *text = field(blk, "text");
+    if (type && strcmp(type, "image") == 0) {
+        json_object *src = field(blk, "source");
+        const char *mt = src ? str_field(src, "media_type") : NULL;
+        buf_printf(into, "[image%s%.64s]", mt ? ": " : "", mt ? mt : "");
+        return true;
+    }
+    if (type && strcmp(type, "document") == 0) {
+        document_text(blk, into);
+        return true;
+    }
+    if (type && strcmp(type, "search_result") == 0) {
+        json_object *content = field(blk, "content");
+        json_object *title = field(blk, "title");
+        if (json_object_is_type(title, json_type_string)) {
+            put_json_str(into, title);
+            buf_putc(into, '\n');
+        }
+        if (json_object_is_type(content, json_type_array)) join_texts(content, into);
+        return true;
+    }
+    if (json_object_is_type(text, json_type_string)) {
+        put_json_str(into, text);
+        return true;
+    }
+    codec_log_dropped("anthropic.block", type ? type : "untyped");
+    return false;
+}
+
+/* Blocks flattened to text, joined with `sep`. */
+static void flatten_blocks(json_object *arr, buf *into, const char *sep) {
+    size_t n = json_object_array_length(arr);
+    bool first = true;
+    for (size_t i = 0; i < n; i++) {
+        json_object *blk = json_object_array_get_idx(arr, i);
+        if (!json_object_is_type(blk, json_type_object)) continue;
+        size_t mark = into->len;
+        if (!first) buf_puts(into, sep);
+        if (flatten_block(blk, into)) {
+            first = false;
+        } else { /* nothing produced: take the separator back */
+            into->len = mark;
+            if (into->data) into->data[mark] = '\0';
+        }
+    }
+}
+
+static conv_message *push_message(dec *d, conv_role role) {
+    conv_message *m = &d->r->messages[d->r->n_messages++];
+    memset(m, 0, sizeof *m);
+    m->role = role;
+    return m;
+}
+
+/* tool_result → its own CONV_ROLE_TOOL message, appended now (before the user's text). */
+static int decode_tool_result(dec *d, json_object *blk, size_t i, size_t j) {
+    json_object *id = field(blk, "tool_use_id");
+    if (!id) return fail(d, "Field required", "messages.%zu.content.%zu.tool_use_id", i, j);
+    if (!json_object_is_type(id, json_type_string))
+        return fail(d, "Input should be a valid string", "messages.%zu.content.%zu.tool_use_id", i,
+                    j);
+    json_object *content = field(blk, "content");
+    buf_reset(&d->scratch);
+    if (json_object_is_type(content, json_type_string))
+        put_json_str(&d->scratch, content);
+    else if (json_object_is_type(content, json_type_array))
+        flatten_blocks(content, &d->scratch, "\n");
+    conv_message *m = push_message(d, CONV_ROLE_TOOL);
+    m->blocks = arena_alloc(&d->r->a, sizeof(conv_block));
+    conv_block *b = new_block(m, CONV_BLOCK_TOOL_RESULT);
+    b->tool_id = codec_str(&d->r->a, id, NULL);
+    set_text(d, b, d->scratch.data ? d->scratch.data : "", d->scratch.len);
+    json_object *is_error = field(blk, "is_error");
+    b->is_error =
+        json_object_is_type(is_error, json_type_boolean) && json_object_get_boolean(is_error);
+    return 0;
+}
+
+static int decode_image(dec *d, conv_message *m, json_object *blk, size_t i, size_t j) {
+    json_object *src = field(blk, "source");
+    if (!json_object_is_type(src, json_type_object))
+        return fail(d, "Field required", "messages.%zu.content.%zu.source", i, j);
+    const char *st = str_field(src, "type");
+    json_object *data = field(src, "data"), *url = field(src, "url");
+    json_object *mt = field(src, "media_type");
+    if (st && strcmp(st, "base64") == 0) {
+        if (!json_object_is_type(data, json_type_string))
+            return fail(d, "Field required", "messages.%zu.content.%zu.source.data", i, j);
+        if (!json_object_is_type(mt, json_type_string))
+            return fail(d, "Field required", "messages.%zu.content.%zu.source.media_type", i, j);
+        conv_block *b = new_block(m, CONV_BLOCK_IMAGE);
+        b->media_type = codec_str(&d->r->a, mt, NULL);
+        b->data = codec_str(&d->r->a, data, &b->data_len);
+    } else if (st && strcmp(st, "url") == 0 && json_object_is_type(url, json_type_string)) {
+        conv_block *b = new_block(m, CONV_BLOCK_IMAGE);
+        b->url = codec_str(&d->r->a, url, NULL);
+    } else {
+        text_block_lit(d, m, "[image]"); /* file ids etc.: nothing we can forward */
+        codec_log_dropped("anthropic.image_source", st ? st : "untyped");
+        return 0;
+    }
+    d->r->has_images = true;
+    return 0;
+}
+
+static int decode_tool_use(dec *d, conv_message *m, json_object *blk, size_t i, size_t j) {
+    json_object *id = field(blk, "id"), *name = field(blk, "name");
+    if (!json_object_is_type(id, json_type_string))
+        return fail(d, "Field required", "messages.%zu.content.%zu.id", i, j);
+    if (!json_object_is_type(name, json_type_string))
+        return fail(d, "Field required", "messages.%zu.content.%zu.name", i, j);
+    conv_block *b = new_block(m, CONV_BLOCK_TOOL_CALL);
+    b->tool_id = codec_str(&d->r->a, id, NULL);
+    b->tool_name = codec_str(&d->r->a, name, NULL);
+    json_object *input = field(blk, "input");
+    const char *args = input ? codec_json_text(&d->r->a, input) : "{}";
+    b->text = args;
+    b->text_len = strlen(args);
+    return 0;
+}
+
+/* One content block of a user/assistant message into m (tool results go to their own message). */
+static int decode_block(dec *d, conv_message *m, conv_role role, json_object *blk, size_t i,
+                        size_t j, bool *had_tool_result) {
+    if (!json_object_is_type(blk, json_type_object))
+        return fail(d, "Input should be a valid dictionary", "messages.%zu.content.%zu", i, j);
+    const char *type = str_field(blk, "type");
+    if (!type) return fail(d, "Field required", "messages.%zu.content.%zu.type", i, j);
+    if (strcmp(type, "text") == 0) {
+        json_object *text = field(blk, "text");
+        if (!json_object_is_type(text, json_type_string))
+            return fail(d, "Input should be a valid string", "messages.%zu.content.%zu.text", i, j);
+        text_block_str(d, m, text);
+        return 0;
+    }
+    if (strcmp(type, "image") == 0) return decode_image(d, m, blk, i, j);
+    if (strcmp(type, "tool_use") == 0) return decode_tool_use(d, m, blk, i, j);
+    if (strcmp(type, "tool_result") == 0 && role == CONV_ROLE_USER) {
+        *had_tool_result = true;
+        return decode_tool_result(d, blk, i, j);
+    }
+    if (strcmp(type, "thinking") == 0) {
+        json_object *t = field(blk, "thinking");
+        if (json_object_is_type(t, json_type_string)) { /* the signature is not kept */
+            conv_block *b = new_block(m, CONV_BLOCK_THINKING);
+            b->text = codec_str(&d->r->a, t, &b->text_len);
+        }
+        return 0;
+    }
+    if (strcmp(type, "redacted_thinking") == 0) return 0; /* opaque to any other model */
+    /* document, search_result, server-tool blocks, future types: text or nothing */
+    buf_reset(&d->scratch);
+    if (flatten_block(blk, &d->scratch))
+        set_text(d, new_block(m, CONV_BLOCK_TEXT), d->scratch.data, d->scratch.len);
+    return 0;
+}
+
+static int decode_message(dec *d, json_object *msg, size_t i) {
+    if (!json_object_is_type(msg, json_type_object))
+        return fail(d, "Input should be a valid dictionary", "messages.%zu", i);
+    const char *role = str_field(msg, "role");
+    if (!role) return fail(d, "Field required", "messages.%zu.role", i);
+    json_object *content = field(msg, "content");
+    if (!content) return fail(d, "Field required", "messages.%zu.content", i);
+    bool is_array = json_object_is_type(content, json_type_array);
+    if (!is_array && !json_object_is_type(content, json_type_string))
+        return fail(d, "Input should be a valid string or list", "messages.%zu.content", i);
+    if (strcmp(role, "system") == 0) { /* mid-conversation system text joins the system prompt */
+        if (is_array) {
+            buf tmp = BUF_INIT;
+            flatten_blocks(content, &tmp, "\n\n");
+            sys_append(d, tmp.data ? tmp.data : "", tmp.len);
+            buf_free(&tmp);
+        } else {
+            sys_append(d, json_object_get_string(content),
+                       (size_t)json_object_get_string_len(content));
+        }
+        return 0;
+    }
+    conv_role cr;
+    if (strcmp(role, "user") == 0)
+        cr = CONV_ROLE_USER;
+    else if (strcmp(role, "assistant") == 0)
+        cr = CONV_ROLE_ASSISTANT;
+    else {
+        return fail(d, "Input should be 'user', 'assistant' or 'system'", "messages.%zu.role", i);
+    }
+    /* The message's own blocks are filled first and pushed after its tool results. */
+    size_t n = is_array ? json_object_array_length(content) : 1;
+    conv_message main = {.role = cr,
+                         .blocks = arena_alloc(&d->r->a, (n ? n : 1) * sizeof(conv_block))};
+    bool had_tool_result = false;
+    if (!is_array) {
+        text_block_str(d, &main, content);
+    } else {
+        for (size_t j = 0; j < n; j++) {
+            if (decode_block(d, &main, cr, json_object_array_get_idx(content, j), i, j,
+                             &had_tool_result))
+                return -1;
+        }
+    }
+    if (main.n_blocks || !had_tool_result) *push_message(d, cr) = main;
+    return 0;
+}
+
+static int decode_messages(dec *d, json_object *root) {
+    json_object *msgs = field(root, "messages");
+    if (!msgs) return fail(d, "Field required", "messages");
+    if (!json_object_is_type(msgs, json_type_array))
+        return fail(d, "Input should be a valid list", "messages");
+    size_t n = json_object_array_length(msgs);
+    if (n == 0) return fail(d, "at least one message is required", "messages");
+    /* Upper bound: every message, plus one per tool_result block. */
+    size_t cap = n;
+    for (size_t i = 0; i < n; i++) {
+        json_object *c = field(json_object_array_get_idx(msgs, i), "content");
+        if (json_object_is_type(c, json_type_array)) cap += json_object_array_length(c);
+    }
+    d->r->messages = arena_alloc(&d->r->a, cap * sizeof(conv_message));
+    for (size_t i = 0; i < n; i++)
+        if (decode_message(d, json_object_array_get_idx(msgs, i), i)) return -1;
+    return 0;
+}
+
+static int decode_system(dec *d, json_object *sys) {
+    if (json_object_is_type(sys, json_type_string)) {
+        sys_append(d, json_object_get_string(sys), (size_t)json_object_get_string_len(sys));
+        return 0;
+    }
+    if (!json_object_is_type(sys, json_type_array))
+        return fail(d, "Input should be a valid string or list", "system");
+    /* Each block is one segment, Claude Code's billing-header block included. */
+    size_t n = json_object_array_length(sys);
+    for (size_t i = 0; i < n; i++) {
+        json_object *blk = json_object_array_get_idx(sys, i);
+        if (!json_object_is_type(blk, json_type_object)) continue;
+        buf_reset(&d->scratch);
+        if (flatten_block(blk, &d->scratch)) sys_append(d, d->scratch.data, d->scratch.len);
+    }
+    return 0;
+}
+
+static int decode_tools(dec *d, json_object *tools) {
+    if (!json_object_is_type(tools, json_type_array))
+        return fail(d, "Input should be a valid list", "tools");
+    size_t n = json_object_array_length(tools);
+    d->r->tools = arena_alloc(&d->r->a, (n ? n : 1) * sizeof(conv_tool));
+    for (size_t i = 0; i < n; i++) {
+        json_object *t = json_object_array_get_idx(tools, i);
+        if (!json_object_is_type(t, json_type_object))
+            return fail(d, "Input should be a valid dictionary", "tools.%zu", i);
+        const char *type = str_field(t, "type");
+        if (type && strcmp(type, "custom") != 0) { /* server/client-typed tools (web_search_…) */
+            codec_log_dropped("anthropic.tools", type);
+            continue;
+        }
+        json_object *name = field(t, "name");
+        if (!json_object_is_type(name, json_type_string))
+            return fail(d, "Field required", "tools.%zu.name", i);
+        conv_tool *ct = &d->r->tools[d->r->n_tools++];
+        memset(ct, 0, sizeof *ct);
+        ct->name = codec_str(&d->r->a, name, NULL);
+        json_object *desc = field(t, "description");
+        if (json_object_is_type(desc, json_type_string))
+            ct->description = codec_str(&d->r->a, desc, NULL);
+        json_object *schema = field(t, "input_schema");
+        if (schema) ct->parameters_json = codec_json_text(&d->r->a, schema);
+    }
+    return 0;
+}
+
+static int decode_tool_choice(dec *d, json_object *tc) {
+    conv_request *r = d->r;
+    if (!json_object_is_type(tc, json_type_object))
+        return fail(d, "Input should be a valid dictionary", "tool_choice");
+    const char *type = str_field(tc, "type");
+    if (!type) return fail(d, "Field required", "tool_choice.type");
+    if (strcmp(type, "auto") == 0)
+        r->tool_choice = CONV_TOOL_CHOICE_AUTO;
+    else if (strcmp(type, "any") == 0)
+        r->tool_choice = CONV_TOOL_CHOICE_REQUIRED;
+    else if (strcmp(type, "none") == 0)
+        r->tool_choice = CONV_TOOL_CHOICE_NONE;
+    else if (strcmp(type, "tool") == 0) {
+        json_object *name = field(tc, "name");
+        if (!json_object_is_type(name, json_type_string))
+            return fail(d, "Field required", "tool_choice.name");
+        r->tool_choice = CONV_TOOL_CHOICE_NAMED;
+        r->tool_choice_name = codec_str(&r->a, name, NULL);
+    } else {
+        return fail(d, "Input should be 'auto', 'any', 'tool' or 'none'", "tool_choice.type");
+    }
+    json_object *dp = field(tc, "disable_parallel_tool_use");
+    if (json_object_is_type(dp, json_type_boolean) && json_object_get_boolean(dp))
+        r->parallel_tool_calls = false;
+    return 0;
+}
+
+static int get_number(dec *d, json_object *root, const char *key, double lo, double hi, bool *has,
+                      double *out) {
+    json_object *v = field(root, key);
+    if (!v) return 0;
+    if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
+        return fail(d, "Input should be a valid number", "%s", key);
+    double x = json_object_get_double(v);
+    if (x < lo || x > hi) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "Input should be %s %g",
+                 x < lo ? "greater than or equal to" : "less than or equal to", x < lo ? lo : hi);
+        return fail(d, msg, "%s", key);
+    }
+    *has = true;
+    *out = x;
+    return 0;
+}
+
+static int get_nonneg_int(dec *d, json_object *root, const char *key, bool *has, int64_t *out) {
+    json_object *v = field(root, key);
+    if (!v) return 0;
+    if (!json_object_is_type(v, json_type_int))
+        return fail(d, "Input should be a valid integer", "%s", key);
+    int64_t x = json_object_get_int64(v);
+    if (x < 0) return fail(d, "Input should be greater than or equal to 0", "%s", key);
+    *has = true;
+    *out = x;
+    return 0;
+}
+
+static int decode_params(dec *d, json_object *root, anthropic_decode_mode mode) {
+    conv_request *r = d->r;
+    bool has = false;
+    if (get_nonneg_int(d, root, "max_tokens", &has, &r->max_tokens)) return -1;
+    if (!has && mode == ANTHROPIC_DECODE_MESSAGES) return fail(d, "Field required", "max_tokens");
+    json_object *sys = field(root, "system");
+    if (sys && decode_system(d, sys)) return -1;
+    if (decode_messages(d, root)) return -1;
+    if (get_number(d, root, "temperature", 0, 1, &r->has_temperature, &r->temperature)) return -1;
+    if (get_number(d, root, "top_p", 0, 1, &r->has_top_p, &r->top_p)) return -1;
+    if (get_nonneg_int(d, root, "top_k", &r->has_top_k, &r->top_k)) return -1;
+    json_object *stream = field(root, "stream");
+    if (stream) {
+        if (!json_object_is_type(stream, json_type_boolean))
+            return fail(d, "Input should be a valid boolean", "stream");
+        r->stream = json_object_get_boolean(stream);
+    }
+    json_object *stops = field(root, "stop_sequences");
+    if (stops) {
+        if (!json_object_is_type(stops, json_type_array))
+            return fail(d, "Input should be a valid list", "stop_sequences");
+        size_t n = json_object_array_length(stops);
+        r->stop = arena_alloc(&r->a, (n ? n : 1) * sizeof(char *));
+        for (size_t i = 0; i < n; i++) {
+            json_object *s = json_object_array_get_idx(stops, i);
+            if (!json_object_is_type(s, json_type_string)) {
+                return fail(d, "Input should be a valid string", "stop_sequences.%zu", i);
+            }
+            r->stop[r->n_stop++] = codec_str(&r->a, s, NULL);
+        }
+    }
+    json_object *tools = field(root, "tools");
+    if (tools && decode_tools(d, tools)) return -1;
+    json_object *tc = field(root, "tool_choice");
+    if (tc && decode_tool_choice(d, tc)) return -1;
+    /* thinking: "enabled", "adaptive" and unknown future types think; only "disabled" does not */
+    json_object *thinking = field(root, "thinking");
+    const char *tt =
+        json_object_is_type(thinking, json_type_object) ? str_field(thinking, "type") : NULL;
+    r->thinking = tt && strcmp(tt, "disabled") != 0;
+    json_object *meta = field(root, "metadata");
+    json_object *uid = json_object_is_type(meta, json_type_object) ? field(meta, "user_id") : NULL;
+    if (json_object_is_type(uid, json_type_string)) r->user = codec_str(&r->a, uid, NULL);
+    return 0; /* context_management, output_config, cache_control, container, …: ignored */
+}
+
+int anthropic_decode_request(const char *body, size_t len, anthropic_decode_mode mode,
+                             conv_request *out, codec_error *err) {
+    conv_request_init(out, CONV_PROTO_ANTHROPIC);
+    dec d = {.r = out, .err = err, .sys = BUF_INIT, .scratch = BUF_INIT};
+    int rc = -1;
+    const char *why = NULL;
+    json_object *root = codec_parse_json(body, len, &why);
+    if (!root) {
+        codec_error_set(err, NULL, "The request body is not valid JSON: %s", why);
+        goto out;
+    }
+    if (!json_object_is_type(root, json_type_object)) {
+        codec_error_set(err, NULL, "The request body must be a JSON object, got %s",
+                        codec_json_type_desc(root));
+        goto out;
+    }
+    json_object *model = field(root, "model");
+    if (!model) {
+        fail(&d, "Field required", "model");
+        goto out;
+    }
+    if (!json_object_is_type(model, json_type_string)) {
+        fail(&d, "Input should be a valid string", "model");
+        goto out;
+    }
+    out->model = codec_str(&out->a, model, NULL);
+    if (decode_params(&d, root, mode)) goto out;
+    if (d.has_sys) {
+        out->system_len = d.sys.len;
+        out->system = arena_strndup(&out->a, d.sys.data ? d.sys.data : "", d.sys.len);
+    }
+    codec_link_tool_results(out);
+    rc = 0;
+out:
+    json_object_put(root);
+    buf_free(&d.sys);
+    buf_free(&d.scratch);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* encoding                                                                                   */
+
+static const char *stop_reason_name(conv_stop_reason stop, bool had_tools) {
+    switch (stop) {
+    case CONV_STOP_MAX_TOKENS: return "max_tokens";
+    case CONV_STOP_TOOL_USE: return "tool_use";
+    case CONV_STOP_STOP_SEQUENCE: return "stop_sequence";
+    case CONV_STOP_END_TURN: break;
+    }
+    /* Clients run tools on stop_reason "tool_use"; an upstream may say end_turn with calls. */
+    return had_tools ? "tool_use" : "end_turn";
+}
+
+/* The client's tool ids must look like Anthropic's: keep toolu_ ids, replace the others. */
+static void put_tool_id(buf *out, const char *upstream_id) {
+    if (upstream_id && strncmp(upstream_id, "toolu_", 6) == 0) {
+        json_put_str(out, upstream_id);
+        return;
+    }
+    char id[40];
+    ids_prefixed(id, sizeof id, "toolu_", 24);
+    json_put_str(out, id);
+}
+
+/* usage{input_tokens, cache_creation_input_tokens, cache_read_input_tokens, output_tokens}.
+ * conv_usage.input_tokens is the whole prompt; Anthropic's input_tokens excludes cache reads
+ * (total input = input + cache_creation + cache_read, §1.4, §2.8). */
+static void put_usage(buf *out, int64_t input_total, int64_t cached, int64_t output) {
+    int64_t in = input_total - cached;
+    buf_puts(out, "\"usage\":{\"input_tokens\":");
+    buf_put_i64(out, in > 0 ? in : 0);
+    buf_puts(out, ",\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":");
+    buf_put_i64(out, cached);
+    buf_puts(out, ",\"output_tokens\":");
+    buf_put_i64(out, output);
+    buf_putc(out, '}');
+}
+
+static bool is_json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/* tool_use.input must be an object: the arguments if they parse as one, {} when empty,
+ * else {"raw_arguments": "<text>"} so nothing is lost. */
+static void put_tool_input(buf *out, const char *args, size_t len) {
+    while (len && is_json_space(*args))
+        args++, len--;
+    while (len && is_json_space(args[len - 1]))
+        len--;
+    if (!len) {
+        buf_puts(out, "{}");
+        return;
+    }
+    const char *why;
+    json_object *v = codec_parse_json(args, len, &why);
+    if (json_object_is_type(v, json_type_object)) {
+        buf_append(out, args, len); /* strict-parsed: the text is already valid JSON */
+    } else {
+        buf_puts(out, "{\"raw_arguments\":");
+        json_put_strn(out, args, len);
+        buf_putc(out, '}');
+    }
+    json_object_put(v);
+}
+
+void anthropic_encode_response(buf *out, const conv_response *r, const anthropic_meta *m) {
+    buf_puts(out, "{\"id\":");
+    json_put_str(out, m->id);
+    buf_puts(out, ",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
+    json_put_str(out, m->model);
+    buf_puts(out, ",\"content\":[");
+    bool first = true, had_tools = false;
+    int64_t out_q = 0;
+    if (r->thinking_len) {
+        buf_puts(out, "{\"type\":\"thinking\",\"thinking\":");
+        json_put_strn(out, r->thinking, r->thinking_len);
+        buf_puts(out, ",\"signature\":\"\"}");
+        out_q += codec_token_quarters(r->thinking, r->thinking_len);
+        first = false;
+    }
+    if (r->text_len) {
+        buf_puts(out, first ? "{\"type\":\"text\",\"text\":" : ",{\"type\":\"text\",\"text\":");
+        json_put_strn(out, r->text, r->text_len);
+        buf_putc(out, '}');
+        out_q += codec_token_quarters(r->text, r->text_len);
+        first = false;
+    }
+    for (size_t i = 0; i < r->n_calls; i++) {
+        const conv_tool_call_out *c = &r->calls[i];
+        if (!c->name && !c->args) continue; /* index gap */
+        buf_puts(out, first ? "{\"type\":\"tool_use\",\"id\":" : ",{\"type\":\"tool_use\",\"id\":");
+        put_tool_id(out, c->id);
+        buf_puts(out, ",\"name\":");
+        json_put_str(out, c->name ? c->name : "");
+        buf_puts(out, ",\"input\":");
+        put_tool_input(out, c->args ? c->args : "", c->args_len);
+        buf_putc(out, '}');
+        out_q += codec_token_quarters(c->args, c->args_len);
+        first = false;
+        had_tools = true;
+    }
+    if (first) buf_puts(out, "{\"type\":\"text\",\"text\":\"\"}"); /* never an empty content[] */
+    buf_puts(out, "],\"stop_reason\":\"");
+    buf_puts(out, stop_reason_name(r->stop, had_tools));
+    buf_puts(out, "\",\"stop_sequence\":");
+    json_put_str(out, r->stop == CONV_STOP_STOP_SEQUENCE ? r->stop_sequence : NULL);
+    buf_puts(out, ",\"stop_details\":null,");
+    if (r->usage.known)
+        put_usage(out, r->usage.input_tokens, r->usage.cached_tokens, r->usage.output_tokens);
+    else
+        put_usage(out, m->input_tokens_estimate, 0, (out_q + 3) / 4);
+    buf_putc(out, '}');
+}
+
+/* ---- streaming ---- */
+
+void anthropic_stream_init(anthropic_stream *s, const anthropic_meta *m) {
+    memset(s, 0, sizeof *s);
+    s->id = xstrdup(m->id ? m->id : "");
+    s->model = xstrdup(m->model ? m->model : "");
+    s->request_id = m->request_id ? xstrdup(m->request_id) : NULL;
+    s->input_estimate = m->input_tokens_estimate;
+}
+
+void anthropic_stream_free(anthropic_stream *s) {
+    free(s->id);
+    free(s->model);
+    free(s->request_id);
+    free(s->closed_tool_keys);
+    memset(s, 0, sizeof *s);
+}
+
+/* Every frame is named and the name equals data.type (§1.5). */
+static void frame_begin(buf *out, const char *type) {
+    buf_puts(out, "event: ");
+    buf_puts(out, type);
+    buf_puts(out, "\ndata: {\"type\":\"");
+    buf_puts(out, type);
+    buf_putc(out, '"');
+}
+
+static void frame_end(buf *out) { buf_puts(out, "}\n\n"); }
+
+void anthropic_stream_ping(buf *out) {
+    buf_puts(out, "event: ping\ndata: {\"type\": \"ping\"}\n\n");
+}
+
+static void ensure_started(anthropic_stream *s, buf *out) {
+    if (s->started) return;
+    s->started = true;
+    frame_begin(out, "message_start");
+    buf_puts(out, ",\"message\":{\"id\":");
+    json_put_str(out, s->id);
+    buf_puts(out, ",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
+    json_put_str(out, s->model);
+    buf_puts(out, ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,"
+                  "\"stop_details\":null,");
+    /* usage must be present (the TS MessageStream writes into it); output_tokens 1 as in the
+     * documented examples, overwritten by message_delta. */
+    put_usage(out, s->input_estimate, 0, 1);
+    buf_putc(out, '}');
+    frame_end(out);
+}
+
+static void delta_begin(buf *out, int index, const char *delta_type) {
+    frame_begin(out, "content_block_delta");
+    buf_puts(out, ",\"index\":");
+    buf_put_i64(out, index);
+    buf_puts(out, ",\"delta\":{\"type\":\"");
+    buf_puts(out, delta_type);
+    buf_puts(out, "\",");
+}
+
+static void close_block(anthropic_stream *s, buf *out) {
+    if (s->open == ANTHROPIC_BLOCK_NONE) return;
+    if (s->open == ANTHROPIC_BLOCK_THINKING) {
+        /* The real API sends one signature_delta right before a thinking block stops. We have
+         * no signature to give; the empty one round-trips (the decoder drops signatures). */
+        delta_begin(out, s->open_index, "signature_delta");
+        buf_puts(out, "\"signature\":\"\"}");
+        frame_end(out);
+    }
+    if (s->open == ANTHROPIC_BLOCK_TOOL_USE) {
+        if (s->n_closed == s->closed_cap) {
+            s->closed_cap = s->closed_cap ? s->closed_cap * 2 : 4;
+            s->closed_tool_keys = xrealloc(s->closed_tool_keys, s->closed_cap * sizeof(int));
+        }
+        s->closed_tool_keys[s->n_closed++] = s->open_tool_key;
+    }
+    frame_begin(out, "content_block_stop");
+    buf_puts(out, ",\"index\":");
+    buf_put_i64(out, s->open_index);
+    frame_end(out);
+    s->open = ANTHROPIC_BLOCK_NONE;
+}
+
+/* Closes the open block and starts a new one; the caller writes the content_block body
+ * (after `"content_block":{"type":"<kind>"`) and closes it with "}". */
+static void open_block(anthropic_stream *s, buf *out, anthropic_block_kind kind) {
+    static const char *const names[] = {"", "text", "thinking", "tool_use"};
+    close_block(s, out);
+    s->open = kind;
+    s->open_index = s->next_index++;
+    frame_begin(out, "content_block_start");
+    buf_puts(out, ",\"index\":");
+    buf_put_i64(out, s->open_index);
+    buf_puts(out, ",\"content_block\":{\"type\":\"");
+    buf_puts(out, names[kind]);
+    buf_putc(out, '"');
+}
+
+/* One ping after the first content_block_start, as the real API does. */
+static void after_block_start(anthropic_stream *s, buf *out) {
+    frame_end(out);
+    if (s->pinged) return;
+    s->pinged = true;
+    anthropic_stream_ping(out);
+}
+
+static void on_text(anthropic_stream *s, const conv_event *ev, buf *out, bool thinking) {
+    anthropic_block_kind kind = thinking ? ANTHROPIC_BLOCK_THINKING : ANTHROPIC_BLOCK_TEXT;
+    if (!ev->len) return;
+    s->out_quarters += codec_token_quarters(ev->text, ev->len);
+    if (s->open != kind) {
+        open_block(s, out, kind);
+        buf_puts(out, thinking ? ",\"thinking\":\"\",\"signature\":\"\"}" : ",\"text\":\"\"}");
+        after_block_start(s, out);
+    }
+    delta_begin(out, s->open_index, thinking ? "thinking_delta" : "text_delta");
+    buf_puts(out, thinking ? "\"thinking\":" : "\"text\":");
+    json_put_strn(out, ev->text, ev->len);
+    buf_putc(out, '}');
+    frame_end(out);
+}
+
+static bool tool_closed(const anthropic_stream *s, int key) {
+    for (size_t i = 0; i < s->n_closed; i++)
+        if (s->closed_tool_keys[i] == key) return true;
+    return false;
+}
+
+static void on_tool_start(anthropic_stream *s, const conv_event *ev, buf *out) {
+    if ((s->open == ANTHROPIC_BLOCK_TOOL_USE && s->open_tool_key == ev->index) ||
+        tool_closed(s, ev->index))
+        return; /* repeated start of a known call */
+    open_block(s, out, ANTHROPIC_BLOCK_TOOL_USE);
+    s->open_tool_key = ev->index;
+    s->saw_tool = true;
+    buf_puts(out, ",\"id\":");
+    put_tool_id(out, ev->id);
+    buf_puts(out, ",\"name\":");
+    json_put_str(out, ev->name ? ev->name : "");
+    buf_puts(out, ",\"input\":{}}");
+    after_block_start(s, out);
+}
+
+static void on_tool_args(anthropic_stream *s, const conv_event *ev, buf *out) {
+    if (s->open != ANTHROPIC_BLOCK_TOOL_USE || s->open_tool_key != ev->index) {
+        /* Blocks are strictly sequential: a fragment for a call that is not the open block
+         * (never started, or interleaved after it closed) has nowhere to go. */
+        log_warn("anthropic stream: tool arguments outside their block dropped", "\"index\":%d",
+                 ev->index);
+        return;
+    }
+    if (!ev->len) return;
+    s->out_quarters += codec_token_quarters(ev->text, ev->len);
+    delta_begin(out, s->open_index, "input_json_delta");
+    buf_puts(out, "\"partial_json\":");
+    json_put_strn(out, ev->text, ev->len);
+    buf_putc(out, '}');
+    frame_end(out);
+}
+
+static void on_finish(anthropic_stream *s, const conv_event *ev, buf *out) {
+    if (s->next_index == 0) { /* never an empty content[]: one empty text block */
+        open_block(s, out, ANTHROPIC_BLOCK_TEXT);
+        buf_puts(out, ",\"text\":\"\"}");
+        after_block_start(s, out);
+    }
+    close_block(s, out);
+    frame_begin(out, "message_delta");
+    buf_puts(out, ",\"delta\":{\"stop_reason\":\"");
+    buf_puts(out, stop_reason_name(ev->stop, s->saw_tool));
+    buf_puts(out, "\",\"stop_sequence\":");
+    json_put_str(out, ev->stop == CONV_STOP_STOP_SEQUENCE ? ev->stop_sequence : NULL);
+    buf_puts(out, ",\"stop_details\":null},");
+    /* cumulative totals: the SDK overwrites message_start's usage with these */
+    if (ev->usage.known)
+        put_usage(out, ev->usage.input_tokens, ev->usage.cached_tokens, ev->usage.output_tokens);
+    else
+        put_usage(out, s->input_estimate, 0, (s->out_quarters + 3) / 4);
+    frame_end(out);
+    frame_begin(out, "message_stop");
+    frame_end(out);
+}
+
+/* Mid-stream errors end the stream: no block stop, no message_stop (the SDK throws on the
+ * error event; Claude Code then retries or falls back to a non-streaming request). */
+static void on_error(anthropic_stream *s, const conv_event *ev, buf *out) {
+    errors_mapping em = errors_map_class(CONV_PROTO_ANTHROPIC, ev->err_class);
+    buf_puts(out, "event: error\ndata: ");
+    errors_anthropic_json(out, em.type,
+                          ev->text && *ev->text ? ev->text : "The upstream model failed.",
+                          s->request_id);
+    buf_puts(out, "\n\n");
+}
+
+bool anthropic_stream_event(anthropic_stream *s, const conv_event *ev, buf *out) {
+    if (s->done) return true;
+    if (ev->type == CONV_EV_ERROR) {
+        on_error(s, ev, out);
+        s->done = true;
+        return true;
+    }
+    ensure_started(s, out);
+    switch (ev->type) {
+    case CONV_EV_TEXT_DELTA: on_text(s, ev, out, false); break;
+    case CONV_EV_THINKING_DELTA: on_text(s, ev, out, true); break;
+    case CONV_EV_TOOL_CALL_START: on_tool_start(s, ev, out); break;
+    case CONV_EV_TOOL_CALL_ARGS: on_tool_args(s, ev, out); break;
+    case CONV_EV_FINISH:
+        on_finish(s, ev, out);
+        s->done = true;
+        break;
+    case CONV_EV_ERROR: break; /* handled above */
+    }
+    return s->done;
+}
+
+/* ---- models ---- */
+
+void anthropic_encode_model(buf *out, const codec_model_info *m) {
+    char ts[32] = "1970-01-01T00:00:00Z";
+    time_t t = (time_t)m->created;
+    struct tm tm;
+    if (gmtime_r(&t, &tm)) strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    buf_puts(out, "{\"type\":\"model\",\"id\":");
+    json_put_str(out, m->id);
+    buf_puts(out, ",\"display_name\":");
+    json_put_str(out, m->display_name ? m->display_name : m->id);
+    buf_puts(out, ",\"created_at\":\"");
+    buf_puts(out, ts);
+    buf_puts(out, "\",\"capabilities\":null,\"max_input_tokens\":null,\"max_tokens\":null,"
+                  "\"lifecycle\":\"active\",\"line\":null,\"deprecated_at\":null,"
+                  "\"retires_at\":null}");
+}
+
+static size_t model_pos(const codec_model_info *models, size_t n, const char *id) {
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(models[i].id, id) == 0) return i;
+    return n;
+}
+
+void anthropic_encode_models(buf *out, const codec_model_info *models, size_t n, int limit,
+                             const char *after_id, const char *before_id) {
+    size_t lim = limit <= 0 ? 20 : limit > 1000 ? 1000 : (size_t)limit;
+    size_t lo = 0, hi = n; /* the window the cursors allow */
+    if (after_id) {
+        lo = model_pos(models, n, after_id);
+        if (lo < n) lo++;
+    }
+    if (before_id) hi = model_pos(models, n, before_id);
+    if (lo > hi) lo = hi;
+    size_t first = lo, last = hi;
+    bool has_more;
+    if (before_id && !after_id) { /* paging backwards: the items just before the cursor */
+        first = hi - lo > lim ? hi - lim : lo;
+        has_more = first > lo;
+    } else {
+        last = hi - lo > lim ? lo + lim : hi;
+        has_more = last < hi;
+    }
+    buf_puts(out, "{\"data\":[");
+    for (size_t i = first; i < last; i++) {
+        if (i > first) buf_putc(out, ',');
+        anthropic_encode_model(out, &models[i]);
+    }
+    buf_puts(out, "],\"has_more\":");
+    json_put_bool(out, has_more);
+    buf_puts(out, ",\"first_id\":");
+    json_put_str(out, first < last ? models[first].id : NULL);
+    buf_puts(out, ",\"last_id\":");
+    json_put_str(out, first < last ? models[last - 1].id : NULL);
+    buf_putc(out, '}');
+}

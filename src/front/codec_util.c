@@ -1,0 +1,202 @@
+#include "front/codec_util.h"
+#include "util/log.h"
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+void codec_error_set(codec_error *e, const char *param, const char *fmt, ...) {
+    e->status = 400;
+    snprintf(e->param, sizeof e->param, "%s", param ? param : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+}
+
+void codec_path(char dst[CODEC_PATH_CAP], const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(dst, CODEC_PATH_CAP, fmt, ap);
+    va_end(ap);
+}
+
+/* Depth is bounded by the tokener (64), so recursion is safe. */
+static int all_numbers_finite(json_object *v) {
+    switch (json_object_get_type(v)) {
+    case json_type_double: return isfinite(json_object_get_double(v));
+    case json_type_array: {
+        size_t n = json_object_array_length(v);
+        for (size_t i = 0; i < n; i++)
+            if (!all_numbers_finite(json_object_array_get_idx(v, i))) return 0;
+        return 1;
+    }
+    case json_type_object: {
+        json_object_object_foreach(v, key, val) {
+            (void)key;
+            if (!all_numbers_finite(val)) return 0;
+        }
+        return 1;
+    }
+    default: return 1;
+    }
+}
+
+json_object *codec_parse_json(const char *body, size_t len, const char **why) {
+    json_object *root = NULL;
+    json_tokener *tok = json_tokener_new_ex(CODEC_JSON_MAX_DEPTH);
+    if (!tok) abort(); /* only fails on out-of-memory */
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    if (len > INT32_MAX) {
+        *why = "body too large";
+        goto out;
+    }
+    root = json_tokener_parse_ex(tok, body ? body : "", (int)len);
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    if (!root) {
+        *why = jerr == json_tokener_continue ? "unexpected end of input"
+                                             : json_tokener_error_desc(jerr);
+        goto out;
+    }
+    if (!all_numbers_finite(root)) {
+        *why = "NaN and Infinity are not valid JSON numbers";
+        json_object_put(root);
+        root = NULL;
+    }
+out:
+    json_tokener_free(tok);
+    return root;
+}
+
+const char *codec_str(arena *a, json_object *s, size_t *len) {
+    size_t n = (size_t)json_object_get_string_len(s);
+    if (len) *len = n;
+    return arena_strndup(a, json_object_get_string(s), n);
+}
+
+const char *codec_json_text(arena *a, json_object *v) {
+    return arena_strdup(a, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+                                                                 JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+static const char *find_call_name(const conv_request *r, size_t before, const char *id) {
+    for (size_t i = before; i-- > 0;) {
+        const conv_message *m = &r->messages[i];
+        if (m->role != CONV_ROLE_ASSISTANT) continue;
+        for (size_t j = m->n_blocks; j-- > 0;) {
+            const conv_block *b = &m->blocks[j];
+            if (b->type == CONV_BLOCK_TOOL_CALL && b->tool_id && strcmp(b->tool_id, id) == 0)
+                return b->tool_name;
+        }
+    }
+    return NULL;
+}
+
+void codec_link_tool_results(conv_request *r) {
+    for (size_t i = 0; i < r->n_messages; i++) {
+        conv_message *m = &r->messages[i];
+        for (size_t j = 0; j < m->n_blocks; j++) {
+            conv_block *b = &m->blocks[j];
+            if (b->type == CONV_BLOCK_TOOL_RESULT && !b->tool_name && b->tool_id)
+                b->tool_name = find_call_name(r, i, b->tool_id);
+        }
+    }
+}
+
+void codec_log_dropped(const char *where, const char *type) {
+    if (!log_enabled(LOG_DEBUG)) return;
+    char clean[49];
+    size_t n = 0;
+    for (const char *p = type ? type : ""; *p && n < sizeof clean - 1; p++) {
+        char c = *p;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '_' || c == '.' || c == '-')
+            clean[n++] = c;
+    }
+    clean[n] = '\0';
+    log_debug("front: unknown item degraded", "\"where\":\"%s\",\"type\":\"%s\"", where, clean);
+}
+
+const char *codec_json_type_desc(json_object *v) {
+    switch (json_object_get_type(v)) {
+    case json_type_null: return "null";
+    case json_type_boolean: return "a boolean";
+    case json_type_double: return "a decimal";
+    case json_type_int: return "an integer";
+    case json_type_object: return "an object";
+    case json_type_array: return "an array";
+    case json_type_string: return "a string";
+    }
+    return "an unknown type";
+}
+
+int64_t codec_token_quarters(const char *s, size_t n) {
+    const unsigned char *p = (const unsigned char *)s;
+    int64_t q = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        if (c < 0x80)
+            q += 1;
+        else if ((c & 0xE0) == 0xC0)
+            q += 2;
+        else if ((c & 0xF0) == 0xE0)
+            q += 4;
+        else if ((c & 0xF8) == 0xF0)
+            q += 8;
+        /* continuation and invalid bytes add nothing */
+    }
+    return q;
+}
+
+int64_t codec_estimate_tokens(const char *s, size_t n) {
+    return (codec_token_quarters(s, n) + 3) / 4;
+}
+
+/* Estimation method (calibration comes later, against real counts):
+ *   text of every kind (system, text, thinking, tool results, tool-call arguments, tool
+ *   names, descriptions and schemas as their JSON text) → codec_estimate_tokens;
+ *   + 3 per request (reply priming), + 4 per message and for the system prompt (role framing),
+ *   + 5 per tool call / tool result block (id and wrapper), + 1600 per image (the size of a
+ *   ~1.15-megapixel image; we do not decode dimensions), + 8 per tool definition and a
+ *   one-time 320 when tools are present (the provider's tool-use preamble). */
+enum {
+    EST_REQUEST = 3,
+    EST_MESSAGE = 4,
+    EST_TOOL_BLOCK = 5,
+    EST_IMAGE = 1600,
+    EST_TOOL_DEF = 8,
+    EST_TOOLS_PREAMBLE = 320,
+};
+
+static int64_t str_tokens(const char *s) { return s ? codec_estimate_tokens(s, strlen(s)) : 0; }
+
+int64_t codec_estimate_request_tokens(const conv_request *r) {
+    int64_t q = 0; /* quarter tokens of all text */
+    int64_t fixed = EST_REQUEST;
+    if (r->system) {
+        q += codec_token_quarters(r->system, r->system_len);
+        fixed += EST_MESSAGE;
+    }
+    for (size_t i = 0; i < r->n_messages; i++) {
+        const conv_message *m = &r->messages[i];
+        fixed += EST_MESSAGE;
+        for (size_t j = 0; j < m->n_blocks; j++) {
+            const conv_block *b = &m->blocks[j];
+            if (b->text) q += codec_token_quarters(b->text, b->text_len);
+            switch (b->type) {
+            case CONV_BLOCK_IMAGE: fixed += EST_IMAGE; break;
+            case CONV_BLOCK_TOOL_CALL: fixed += EST_TOOL_BLOCK + str_tokens(b->tool_name); break;
+            case CONV_BLOCK_TOOL_RESULT: fixed += EST_TOOL_BLOCK; break;
+            case CONV_BLOCK_TEXT:
+            case CONV_BLOCK_THINKING: break;
+            }
+        }
+    }
+    if (r->n_tools) fixed += EST_TOOLS_PREAMBLE;
+    for (size_t i = 0; i < r->n_tools; i++) {
+        const conv_tool *t = &r->tools[i];
+        fixed += EST_TOOL_DEF + str_tokens(t->name) + str_tokens(t->description) +
+                 str_tokens(t->parameters_json);
+    }
+    return fixed + (q + 3) / 4;
+}

@@ -1,0 +1,64 @@
+/* Helpers shared by the two front codecs (openai_codec, anthropic_codec): strict JSON input,
+ * decode errors, json-c → arena copies, token estimates and the model descriptor both models
+ * lists encode. Pure: no I/O besides debug logging. */
+#ifndef LGW_FRONT_CODEC_UTIL_H
+#define LGW_FRONT_CODEC_UTIL_H
+#include "core/conv.h"
+#include "util/arena.h"
+#include <json-c/json.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CODEC_JSON_MAX_DEPTH 64
+
+/* A request the client got wrong: the caller renders it in its protocol's envelope. */
+typedef struct codec_error {
+    int status;        /* HTTP status (400) */
+    char message[512]; /* human-readable, already names the field for Anthropic */
+    char param[128];   /* offending field, "messages[2].content" / "max_tokens"; "" = none */
+} codec_error;
+
+void codec_error_set(codec_error *e, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Field paths in errors ("messages[2].content[0].text"), truncated to fit. */
+#define CODEC_PATH_CAP 128
+void codec_path(char dst[CODEC_PATH_CAP], const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Parses a request body as exactly one JSON value: strict grammar, depth ≤ 64, no NaN/±Infinity
+ * (json-c accepts those even in strict mode). UTF-8 is not validated (json-c's check costs ~40%
+ * of the parse); util/json_write replaces invalid sequences with U+FFFD on every output. Returns a
+ * new reference, or NULL with *why set to a static description. */
+json_object *codec_parse_json(const char *body, size_t len, const char **why);
+
+/* Copies a JSON string's bytes (NULs included) into the arena; *len gets the length. */
+const char *codec_str(arena *a, json_object *s, size_t *len);
+/* A JSON value as compact text in the arena ("/" not escaped: the model reads it). */
+const char *codec_json_text(arena *a, json_object *v);
+/* Sets tool_name on TOOL_RESULT blocks from the matching earlier TOOL_CALL (same tool_id):
+ * some upstreams want the function name next to a result. Searches backwards, so the usual
+ * case (the call is in the previous message) is O(1). */
+void codec_link_tool_results(conv_request *r);
+/* Debug-logs an unknown item that was degraded or dropped (never an error). `type` is client
+ * text: at most 48 of its [A-Za-z0-9_.-] characters reach the log line. */
+void codec_log_dropped(const char *where, const char *type);
+/* JSON type name for error messages ("a string", "an object", ...). */
+const char *codec_json_type_desc(json_object *v);
+
+/* Token estimate, in quarter tokens, of UTF-8 text: ASCII 1/4 token per byte, 2-byte
+ * sequences 1/2, 3-byte (CJK, most other scripts) 1, 4-byte (emoji) 2. Summed in quarters
+ * so streamed fragments add up exactly; tokens = (quarters + 3) / 4. */
+int64_t codec_token_quarters(const char *s, size_t n);
+int64_t codec_estimate_tokens(const char *s, size_t n);
+/* Estimated prompt tokens of a whole request (the count_tokens method, see codec_util.c). */
+int64_t codec_estimate_request_tokens(const conv_request *r);
+
+/* One entry of a models list. */
+typedef struct codec_model_info {
+    const char *id;
+    const char *display_name; /* Anthropic shape; NULL → id */
+    int64_t created;          /* unix seconds */
+    const char *owned_by;     /* OpenAI shape; NULL → "system" */
+} codec_model_info;
+#endif
