@@ -8,6 +8,7 @@
  *
  * Everything runs on one libuv loop thread; no locks. */
 #include "core/app.h"
+#include "admin/admin.h"
 #include "core/inflight.h"
 #include "core/pool.h"
 #include "core/session_cache.h"
@@ -44,6 +45,7 @@ struct app {
     inflight *inflight;
     stats *stats;
     turn_services svc;
+    admin_ctx admin;
 };
 
 void app_send_error(http_exchange *ex, route_family family, int status, const char *message,
@@ -81,28 +83,6 @@ static void render_server_error(int status, const char *path, const char *reques
 
 static void respond_json(http_exchange *ex, int status, const char *json, size_t len) {
     http_respond(ex, status, "application/json", json, len, NULL);
-}
-
-static void send_auth_failure(http_exchange *ex, route_family family, auth_result r,
-                              const char *disabled_code) {
-    if (r == AUTH_DISABLED) {
-        bool metrics = strcmp(disabled_code, "metrics_disabled") == 0;
-        app_send_error(ex, family, 503,
-                       metrics ? "Metrics are disabled: configure METRICS_TOKEN, METRICS_PUBLIC or API_KEYS."
-                               : "The admin API is disabled: configure ADMIN_TOKEN or API_KEYS.",
-                       NULL, disabled_code, NULL);
-        return;
-    }
-    const char *msg = r == AUTH_MISSING
-                          ? (family == FAMILY_ANTHROPIC
-                                 ? "x-api-key header is required"
-                                 : "You didn't provide an API key. You need to provide your API "
-                                   "key in an Authorization header using Bearer auth (i.e. "
-                                   "Authorization: Bearer YOUR_KEY).")
-                          : (family == FAMILY_ANTHROPIC ? "invalid x-api-key"
-                                                        : "Incorrect API key provided.");
-    app_send_error(ex, family, 401, msg, NULL, r == AUTH_MISSING ? NULL : "invalid_api_key",
-                   family == FAMILY_OPENAI ? "WWW-Authenticate: Bearer\r\n" : NULL);
 }
 
 /* ---------------------------------------------------------------- catalog */
@@ -201,93 +181,6 @@ static void handle_models(app *a, http_exchange *ex, const http_request *req, co
     free(list);
 }
 
-static void refresh_gauges(app *a) {
-    stats *s = a->stats;
-    stats_set(s, STAT_connections, "", http_server_connection_count(a->server));
-    stats_set(s, STAT_inflight, "", (double)inflight_turns(a->inflight));
-    stats_set(s, STAT_sessions, "", (double)session_cache_size(a->sessions));
-    stats_clear(s, STAT_account_state);
-    for (size_t i = 0; i < a->pool.n; i++) {
-        pool_account *acc = &a->pool.accounts[i];
-        stats_set(s, STAT_account_inflight, acc->cred.name, acc->inflight);
-        for (int st = ACCOUNT_READY; st <= ACCOUNT_DISABLED; st++) {
-            char labels[128];
-            snprintf(labels, sizeof labels, "%s\x1f%s", acc->cred.name, account_state_name((account_state)st));
-            stats_set(s, STAT_account_state, labels, acc->state == (account_state)st ? 1 : 0);
-        }
-    }
-}
-
-static void handle_metrics(app *a, http_exchange *ex, const http_request *req) {
-    auth_result r = auth_check_metrics(&a->auth, http_request_header(req, "authorization"));
-    if (r != AUTH_OK) {
-        send_auth_failure(ex, FAMILY_OPENAI, r, "metrics_disabled");
-        return;
-    }
-    refresh_gauges(a);
-    buf b = BUF_INIT;
-    stats_render(a->stats, &b);
-    http_respond(ex, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len, NULL);
-    buf_free(&b);
-}
-
-static void pool_json(app *a, buf *b) {
-    int64_t now = clock_wall_ms();
-    buf_puts(b, "{\"accounts\":[");
-    for (size_t i = 0; i < a->pool.n; i++) {
-        pool_account *acc = &a->pool.accounts[i];
-        if (i) buf_putc(b, ',');
-        buf_puts(b, "{\"name\":");
-        json_put_str(b, acc->cred.name);
-        buf_printf(b, ",\"state\":\"%s\",\"reason\":", account_state_name(acc->state));
-        json_put_str(b, acc->reason);
-        buf_printf(b, ",\"since_ms\":%lld,\"cooldown_until_ms\":%lld,\"cooldown_remaining_ms\":%lld,"
-                      "\"inflight\":%u,\"ok_total\":%llu,\"error_total\":%llu,\"expire_time_ms\":%lld}",
-                   (long long)acc->since_ms, (long long)acc->cool_until_ms,
-                   (long long)(acc->cool_until_ms > now ? acc->cool_until_ms - now : 0), acc->inflight,
-                   (unsigned long long)acc->ok_total, (unsigned long long)acc->err_total,
-                   (long long)acc->cred.expire_time_ms);
-    }
-    buf_puts(b, "]}");
-}
-
-static void handle_internal(app *a, http_exchange *ex, const http_request *req, const route_match *m) {
-    auth_result r = auth_check_admin(&a->auth, http_request_header(req, "authorization"),
-                                     http_request_header(req, "x-api-key"));
-    if (r != AUTH_OK) {
-        send_auth_failure(ex, FAMILY_OPENAI, r, "admin_disabled");
-        return;
-    }
-    char sub[160];
-    snprintf(sub, sizeof sub, "%.*s", (int)(m->param_len < 159 ? m->param_len : 159), m->param);
-    bool get = strcmp(req->method, "GET") == 0, post = strcmp(req->method, "POST") == 0;
-    buf b = BUF_INIT;
-    if (get && strcmp(sub, "config") == 0) {
-        char *json = config_to_json(&a->cfg);
-        respond_json(ex, 200, json, strlen(json));
-        free(json);
-    } else if (get && strcmp(sub, "pool") == 0) {
-        pool_json(a, &b);
-        respond_json(ex, 200, b.data, b.len);
-    } else if (post && strncmp(sub, "pool/", 5) == 0 && strlen(sub) > 11 &&
-               strcmp(sub + strlen(sub) - 6, "/reset") == 0) {
-        sub[strlen(sub) - 6] = '\0';
-        pool_account *acc = pool_find(&a->pool, sub + 5);
-        if (!acc) {
-            app_send_error(ex, FAMILY_OPENAI, 404, "No such account.", NULL, "account_not_found", NULL);
-        } else {
-            pool_reset(&a->pool, acc);
-            pool_json(a, &b);
-            respond_json(ex, 200, b.data, b.len);
-        }
-    } else {
-        char msg[300];
-        snprintf(msg, sizeof msg, "Invalid URL (%s %.200s)", req->method, req->path);
-        app_send_error(ex, FAMILY_OPENAI, 404, msg, NULL, NULL, NULL);
-    }
-    buf_free(&b);
-}
-
 static void send_codec_error(http_exchange *ex, route_family family, const codec_error *e) {
     app_send_error(ex, family, e->status ? e->status : 400, e->message,
                    e->param[0] ? e->param : NULL, NULL, NULL);
@@ -335,8 +228,8 @@ static void handle_request(http_exchange *ex, const http_request *req, void *ud)
         if (pool_any_usable(&a->pool)) respond_json(ex, 200, "{\"status\":\"ready\"}", 18);
         else respond_json(ex, 503, "{\"status\":\"no usable upstream account\"}", 39);
         return;
-    case ROUTE_METRICS: handle_metrics(a, ex, req); return;
-    case ROUTE_INTERNAL: handle_internal(a, ex, req, &m); return;
+    case ROUTE_METRICS: admin_metrics(&a->admin, ex, req); return;
+    case ROUTE_INTERNAL: admin_internal(&a->admin, ex, req, m.param, m.param_len); return;
     case ROUTE_METHOD_NOT_ALLOWED: {
         char allow[64], msg[300];
         snprintf(allow, sizeof allow, "Allow: %s\r\n", m.allow);
@@ -361,12 +254,9 @@ static void handle_request(http_exchange *ex, const http_request *req, void *ud)
                                       http_request_header(req, "x-api-key"),
                                       http_request_header(req, "authorization"), key_id, digest);
     if (r != AUTH_OK) {
-        send_auth_failure(ex, anthropic_style && m.family == FAMILY_ANTHROPIC ? FAMILY_ANTHROPIC
-                              : (m.id == ROUTE_MODELS || m.id == ROUTE_MODEL_GET) &&
-                                        (http_request_header(req, "anthropic-version") || http_request_header(req, "x-api-key"))
-                                  ? FAMILY_ANTHROPIC
-                                  : FAMILY_OPENAI,
-                          r, "");
+        bool models_anthropic = (m.id == ROUTE_MODELS || m.id == ROUTE_MODEL_GET) &&
+                                (http_request_header(req, "anthropic-version") || http_request_header(req, "x-api-key"));
+        admin_send_auth_failure(ex, m.family == FAMILY_ANTHROPIC || models_anthropic, r, "");
         return;
     }
     http_exchange_log_key_id(ex, key_id);
@@ -480,6 +370,7 @@ int app_start(app **out, uv_loop_t *loop, config *cfg) {
         goto fail;
     }
     a->svc = (turn_services){loop, &a->cfg, &a->pool, a->remote, &a->catalog, a->sessions, a->inflight, a->stats};
+    a->admin = (admin_ctx){&a->cfg, &a->auth, &a->pool, a->sessions, a->inflight, a->stats, &a->catalog, NULL};
 
     http_server_config sc;
     http_server_config_defaults(&sc);
@@ -504,6 +395,7 @@ int app_start(app **out, uv_loop_t *loop, config *cfg) {
         uv_run(loop, UV_RUN_NOWAIT);
         goto fail;
     }
+    a->admin.server = a->server;
     uv_signal_init(loop, &a->sig_term);
     uv_signal_init(loop, &a->sig_int);
     a->sig_term.data = a->sig_int.data = a;
