@@ -1,17 +1,51 @@
 /* lingma-gateway entry point: load the configuration, start the app, run the loop. */
 #include "core/app.h"
+#include "upstream/credentials.h"
 #include "upstream/http_client.h"
 #include "util/config.h"
 #include "util/log.h"
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char *real_getenv(const char *name) { return getenv(name); }
 
+/* lingma-gateway import-cache DIR [--name N] --accounts PATH: appends the account found in a
+ * Lingma / QoderCN desktop login cache to the accounts file. */
+static int import_cache(int argc, char **argv) {
+    const char *dir = NULL, *name = NULL, *accounts = getenv("LINGMA_ACCOUNTS_FILE");
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--name") == 0 && i + 1 < argc) name = argv[++i];
+        else if (strcmp(argv[i], "--accounts") == 0 && i + 1 < argc) accounts = argv[++i];
+        else if (argv[i][0] != '-' && !dir) dir = argv[i];
+        else {
+            fprintf(stderr, "usage: lingma-gateway import-cache DIR [--name N] --accounts PATH\n");
+            return 2;
+        }
+    }
+    if (!dir || !accounts || !*accounts) {
+        fprintf(stderr, "usage: lingma-gateway import-cache DIR [--name N] --accounts PATH\n");
+        return 2;
+    }
+    lingma_account acct;
+    char err[512];
+    if (credentials_import_cache(dir, name, &acct, err, sizeof err) != 0) {
+        fprintf(stderr, "lingma-gateway: import-cache: %s\n", err);
+        return 1;
+    }
+    bool replaced = false;
+    int rc = credentials_append(accounts, &acct, &replaced, err, sizeof err);
+    if (rc != 0) fprintf(stderr, "lingma-gateway: import-cache: %s\n", err);
+    else printf("%s account \"%s\" in %s\n", replaced ? "replaced" : "added", acct.name, accounts);
+    lingma_account_free(&acct);
+    return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN); /* a client that goes away must not kill the process */
+    if (argc > 1 && strcmp(argv[1], "import-cache") == 0) return import_cache(argc, argv);
     config cfg;
     char *text = NULL;
     config_status st = config_load(&cfg, argc, argv, real_getenv, &text);
