@@ -587,8 +587,6 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
     }
 }
 
-static void conn_start_reading(conn *c);
-
 static void server_maybe_finish(http_server *srv);
 
 static void conn_free(conn *c) {

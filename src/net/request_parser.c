@@ -142,6 +142,8 @@ static int on_message_complete(llhttp_t *l) {
     const char *qm = memchr(p->store.data, '?', p->url_len);
     size_t qoff = qm ? (size_t)(qm - p->store.data) : 0, path_off = 0;
     if (qm) {
+        /* Grow first: appending from the buffer itself must not realloc it under memcpy. */
+        buf_reserve(&p->store, qoff + 1);
         path_off = p->store.len;
         buf_append(&p->store, p->store.data, qoff);
         buf_putc(&p->store, '\0');
