@@ -323,6 +323,9 @@ static int parse_pairs(sim_directive *d, const char *text, size_t len, size_t *p
                 snprintf(err, cap, "%.*s: malformed JSON value", (int)klen, text + k);
                 return -1;
             }
+            /* The tokenizer consumes the blank that ends the value; it is not part of it. */
+            while (v.raw_len && (is_blank(v.raw[v.raw_len - 1]) || v.raw[v.raw_len - 1] == '\n'))
+                v.raw_len--;
         } else {
             while (p + v.raw_len < len && !is_blank(text[p + v.raw_len]) &&
                    text[p + v.raw_len] != '\n')

@@ -93,6 +93,10 @@ const char *resolve_model(const catalog *c, const char *requested, const char *d
     if (requested && *requested) {
         const catalog_model *m = catalog_find(c, requested);
         if (m) return *kind = RESOLVE_EXACT, m->key;
+        if (c->n == 0) /* not fetched yet: the known keys pass as they are */
+            for (size_t i = 0; i < catalog_n_aliases; i++)
+                if (strcmp(catalog_aliases[i].key, requested) == 0)
+                    return *kind = RESOLVE_EXACT, catalog_aliases[i].key;
         for (size_t i = 0; i < c->n; i++)
             if (strcasecmp(c->models[i].display_name, requested) == 0)
                 return *kind = RESOLVE_DISPLAY, c->models[i].key;

@@ -14,21 +14,30 @@
 #define MODELS_PATH "/algo/api/v2/model/list"
 #define ERROR_BODY_MAX (64 * 1024)
 
+typedef struct models_ctx models_ctx;
+
 struct lingma_remote {
     http_client *http;
     char *base_url;
     char *cosy_version;
+    /* Unfinished calls and fetches: freeing the http client drops them without callbacks, so
+     * lingma_remote_free releases them. */
+    lingma_call *calls;
+    models_ctx *fetches;
 };
 
 struct lingma_call {
-    lingma_remote *r;
+    lingma_remote *r; /* NULL once the remote let go of it */
+    lingma_call *prev, *next;
     http_call *http;
     sse_decoder dec;
     conv_event_fn cb;
     void *ud;
     int status;
-    bool error_mode; /* HTTP status >= 400: collect the body, classify at the end */
-    bool terminal;   /* the terminal event was delivered: stay silent */
+    bool error_mode;  /* HTTP status >= 400: collect the body, classify at the end */
+    bool terminal;    /* the terminal event was delivered: stay silent */
+    bool in_callback; /* in our http callbacks: a cancel from an event handler defers the free */
+    bool cancelled;
     buf error_body;
 };
 
@@ -62,7 +71,19 @@ static void on_http_freed(void *ud) {
     free(f);
 }
 
+static void call_free(lingma_call *c);
+static void models_free(models_ctx *m);
+
 void lingma_remote_free(lingma_remote *r, void (*done)(void *), void *ud) {
+    while (r->calls) {
+        lingma_call *c = r->calls;
+        r->calls = c->next;
+        c->r = NULL;
+        c->http = NULL;
+        c->cancelled = true;
+        if (!c->in_callback) call_free(c); /* else its callback frees it on the way out */
+    }
+    while (r->fetches) models_free(r->fetches);
     free_ctx *f = xcalloc(1, sizeof *f);
     *f = (free_ctx){r, done, ud};
     http_client_free(r->http, on_http_freed, f);
@@ -93,7 +114,7 @@ static struct curl_slist *signed_headers(lingma_remote *r, const lingma_account 
 
 static void call_deliver(const conv_event *ev, void *ud) {
     lingma_call *c = ud;
-    if (c->terminal) return;
+    if (c->terminal || c->cancelled) return;
     if (ev->type == CONV_EV_FINISH || ev->type == CONV_EV_ERROR) c->terminal = true;
     c->cb(ev, c->ud);
 }
@@ -103,6 +124,17 @@ static void call_fail(lingma_call *c, conv_error_class cls, int status, const ch
     conv_event ev = {.type = CONV_EV_ERROR, .err_class = cls, .status = status, .err_code = code,
                      .text = msg, .len = msg ? strlen(msg) : 0};
     call_deliver(&ev, c);
+}
+
+static void call_free(lingma_call *c) {
+    if (c->r) {
+        if (c->prev) c->prev->next = c->next;
+        else c->r->calls = c->next;
+        if (c->next) c->next->prev = c->prev;
+    }
+    sse_decoder_free(&c->dec);
+    buf_free(&c->error_body);
+    free(c);
 }
 
 static void on_chat_response(http_call *h, int status, const char *content_type, void *ud) {
@@ -121,13 +153,10 @@ static void on_chat_data(http_call *h, const char *data, size_t len, void *ud) {
         buf_append(&c->error_body, data, len < room ? len : room);
         return;
     }
+    c->in_callback = true;
     sse_decoder_feed(&c->dec, data, len);
-}
-
-static void call_free(lingma_call *c) {
-    sse_decoder_free(&c->dec);
-    buf_free(&c->error_body);
-    free(c);
+    c->in_callback = false;
+    if (c->cancelled) call_free(c);
 }
 
 /* Pulls "code" and "message" out of an error body when it is JSON. */
@@ -162,6 +191,7 @@ static void on_chat_done(http_call *h, const http_call_result *res, void *ud) {
     (void)h;
     lingma_call *c = ud;
     c->http = NULL;
+    c->in_callback = true; /* freed below whatever the handlers do */
     if (!c->terminal) {
         if (!res->ok) {
             bool timeout = res->kind == HTTP_ERR_TIMEOUT_CONNECT ||
@@ -190,7 +220,6 @@ lingma_call *lingma_chat_start(lingma_remote *r, const lingma_account *acct, con
     struct curl_slist *h = signed_headers(r, acct, CHAT_PATH, body, body_len, "text/event-stream");
     if (!h) return NULL;
     lingma_call *c = xcalloc(1, sizeof *c);
-    c->r = r;
     c->cb = cb;
     c->ud = ud;
     sse_decoder_init(&c->dec, call_deliver, c, 0);
@@ -206,12 +235,18 @@ lingma_call *lingma_chat_start(lingma_remote *r, const lingma_account *acct, con
         call_free(c);
         return NULL;
     }
+    c->r = r;
+    c->next = r->calls;
+    if (r->calls) r->calls->prev = c;
+    r->calls = c;
     return c;
 }
 
 void lingma_call_cancel(lingma_call *c) {
     if (c->http) http_call_cancel(c->http);
-    call_free(c);
+    c->http = NULL;
+    c->cancelled = true;
+    if (!c->in_callback) call_free(c); /* else the decoder is still on the stack */
 }
 
 void lingma_call_pause(lingma_call *c) {
@@ -224,12 +259,26 @@ void lingma_call_resume(lingma_call *c) {
 
 /* ---- model list ---- */
 
-typedef struct models_ctx {
+struct models_ctx {
+    lingma_remote *r;
+    models_ctx *prev, *next;
     lingma_models_cb cb;
     void *ud;
     int status;
     buf body;
-} models_ctx;
+};
+
+static void models_unlink(models_ctx *m) {
+    if (m->prev) m->prev->next = m->next;
+    else m->r->fetches = m->next;
+    if (m->next) m->next->prev = m->prev;
+}
+
+static void models_free(models_ctx *m) {
+    models_unlink(m);
+    buf_free(&m->body);
+    free(m);
+}
 
 static void on_models_response(http_call *h, int status, const char *ct, void *ud) {
     (void)h;
@@ -246,6 +295,7 @@ static void on_models_data(http_call *h, const char *data, size_t len, void *ud)
 static void on_models_done(http_call *h, const http_call_result *res, void *ud) {
     (void)h;
     models_ctx *m = ud;
+    models_unlink(m); /* the callback may free the remote */
     m->cb(res->ok ? m->status : 0, m->body.data ? m->body.data : "", m->body.len, m->ud);
     buf_free(&m->body);
     free(m);
@@ -268,5 +318,9 @@ int lingma_models_fetch(lingma_remote *r, const lingma_account *acct, lingma_mod
         free(m);
         return -1;
     }
+    m->r = r;
+    m->next = r->fetches;
+    if (r->fetches) r->fetches->prev = m;
+    r->fetches = m;
     return 0;
 }

@@ -17,6 +17,8 @@ typedef struct lingma_remote_options {
 } lingma_remote_options;
 
 int lingma_remote_new(lingma_remote **out, uv_loop_t *loop, const lingma_remote_options *opt);
+/* Aborts every unfinished chat call and model-list fetch (no more callbacks; their handles are
+ * invalid from here on) and calls done(ud) once everything is released. */
 void lingma_remote_free(lingma_remote *r, void (*done)(void *), void *ud);
 
 /* Starts a chat call with `body` (exact bytes, copied). Events arrive through cb: content
@@ -26,7 +28,7 @@ void lingma_remote_free(lingma_remote *r, void (*done)(void *), void *ud);
 lingma_call *lingma_chat_start(lingma_remote *r, const lingma_account *acct, const char *body,
                                size_t body_len, conv_event_fn cb, void *ud);
 /* Client gone: abort now, close the upstream connection, no more events. Only before the
- * terminal event. */
+ * terminal event; may be called from inside the call's own event callback. */
 void lingma_call_cancel(lingma_call *c);
 void lingma_call_pause(lingma_call *c);
 void lingma_call_resume(lingma_call *c);
