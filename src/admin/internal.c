@@ -23,7 +23,7 @@ void admin_send_auth_failure(http_exchange *ex, int anthropic, auth_result r, co
                                          "key in an Authorization header using Bearer auth (i.e. "
                                          "Authorization: Bearer YOUR_KEY).")
                           : (anthropic ? "invalid x-api-key" : "Incorrect API key provided.");
-    app_send_error(ex, family, 401, msg, NULL, r == AUTH_MISSING ? NULL : "invalid_api_key",
+    app_send_error(ex, family, 401, msg, NULL, "invalid_api_key",
                    anthropic ? NULL : "WWW-Authenticate: Bearer\r\n");
 }
 
