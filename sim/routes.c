@@ -13,6 +13,8 @@
 #define PATH_MODELS "/algo/api/v2/model/list"
 #define PATH_CHAT   "/algo/api/v2/service/pro/sse/agent_chat_generation"
 
+void sim_login_handle(http_exchange *ex, const http_request *req); /* sim/login.c */
+
 static char *dup_or_null(const char *s) { return s ? xstrdup(s) : NULL; }
 
 static void reject_unverified(sim *s, http_exchange *ex, sim_record *rec, const sim_auth *auth) {
@@ -67,6 +69,10 @@ void sim_routes_handle(http_exchange *ex, const http_request *req, void *ud) {
     sim *s = ud;
     if (strncmp(req->path, "/_sim/", 6) == 0) {
         sim_control_handle(s, ex, req);
+        return;
+    }
+    if (strcmp(req->path, "/lingma/login") == 0) { /* browser login (§3.2): sim/login.c */
+        sim_login_handle(ex, req);
         return;
     }
     sim_record *rec = sim_request_log_add(s->log, req->start_ns);

@@ -6,6 +6,7 @@
 #include "core/inflight.h"
 #include "core/pool.h"
 #include "core/session_cache.h"
+#include "core/state_store.h"
 #include "core/stats.h"
 #include "net/http_server.h"
 #include "upstream/catalog.h"
@@ -20,7 +21,15 @@ typedef struct admin_ctx {
     stats *stats;
     catalog *catalog;
     http_server *server;
+    state_store *state;                 /* NULL: durable state disabled */
+    void (*accounts_changed)(void *ud); /* accounts were added at run time (may be NULL) */
+    void *app_ud;
+    int64_t started_ms;
+    struct admin_logins *logins;        /* pending browser logins, created on first use */
 } admin_ctx;
+
+/* Releases what the admin API created (pending logins). */
+void admin_free(admin_ctx *a);
 
 /* GET /metrics */
 void admin_metrics(admin_ctx *a, http_exchange *ex, const http_request *req);

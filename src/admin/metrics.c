@@ -11,6 +11,7 @@ static void refresh_gauges(admin_ctx *a) {
     stats_clear(s, STAT_account_state);
     for (size_t i = 0; i < a->pool->n; i++) {
         pool_account *acc = &a->pool->accounts[i];
+        if (acc->removed) continue;
         stats_set(s, STAT_account_inflight, acc->cred.name, acc->inflight);
         for (int st = ACCOUNT_READY; st <= ACCOUNT_DISABLED; st++) {
             char labels[128];

@@ -12,6 +12,7 @@
 #include "core/inflight.h"
 #include "core/pool.h"
 #include "core/session_cache.h"
+#include "core/state_store.h"
 #include "core/stats.h"
 #include "core/turn.h"
 #include "front/anthropic_codec.h"
@@ -44,6 +45,7 @@ struct app {
     session_cache *sessions;
     inflight *inflight;
     stats *stats;
+    state_store *state; /* NULL when STATE_DB is empty */
     turn_services svc;
     admin_ctx admin;
 };
@@ -280,6 +282,7 @@ static void on_server_closed(void *ud) {
     uv_close((uv_handle_t *)&a->sig_term, NULL);
     uv_close((uv_handle_t *)&a->sig_int, NULL);
     uv_close((uv_handle_t *)&a->catalog_timer, NULL);
+    state_store_stop(a->state);
     lingma_remote_free(a->remote, on_remote_freed, NULL);
     a->remote = NULL;
     log_info("stopped", NULL);
@@ -294,6 +297,8 @@ void app_stop(app *a) {
 }
 
 void app_free(app *a) {
+    state_store_free(a->state); /* the last batch, while the services still exist */
+    admin_free(&a->admin);
     pool_free(&a->pool);
     catalog_free(&a->catalog);
     session_cache_free(a->sessions);
@@ -311,23 +316,37 @@ static void on_signal(uv_signal_t *s, int signum) {
 
 /* Accounts from the accounts file and the desktop cache directory. */
 static int load_accounts(app *a, lingma_account_list *out) {
-    memset(out, 0, sizeof *out);
     char err[512];
-    if (a->cfg.accounts_file && *a->cfg.accounts_file) {
-        if (credentials_load(a->cfg.accounts_file, NULL, out, err, sizeof err) != 0) {
-            log_error("cannot load accounts", "\"file\":\"%s\",\"error\":\"%s\"", a->cfg.accounts_file, err);
-            return -1;
-        }
+    if (credentials_load_sources(a->cfg.accounts_file, a->cfg.cache_dir, out, err, sizeof err) != 0) {
+        log_error("cannot load accounts", "\"error\":\"%s\"", err);
+        return -1;
     }
-    if (a->cfg.cache_dir && *a->cfg.cache_dir) {
-        lingma_account acc;
-        if (credentials_import_cache(a->cfg.cache_dir, NULL, &acc, err, sizeof err) != 0) {
-            log_error("cannot import the login cache", "\"dir\":\"%s\",\"error\":\"%s\"", a->cfg.cache_dir, err);
-            lingma_account_list_free(out);
-            return -1;
-        }
-        out->items = xrealloc(out->items, (out->n + 1) * sizeof *out->items);
-        out->items[out->n++] = acc;
+    return 0;
+}
+
+/* The admin API added accounts: a pool that started empty has no catalog yet. */
+static void on_accounts_changed(void *ud) {
+    app *a = ud;
+    if (!a->stopping && !a->catalog_fetching && a->catalog.n == 0) schedule_catalog(a, 1);
+}
+
+/* Durable state: open and load before serving. */
+static int open_state(app *a) {
+    if (!a->cfg.state_db || !*a->cfg.state_db) {
+        log_warn("durable state disabled (STATE_DB is empty): affinity, cooldowns and counters "
+                 "start afresh on every restart", NULL);
+        return 0;
+    }
+    char err[512];
+    state_store_options so = {.path = a->cfg.state_db,
+                              .flush_ms = a->cfg.state_flush_ms,
+                              .session_ttl_ms = (int64_t)a->cfg.session_idle_ttl_ms,
+                              .session_max = a->cfg.session_cache_max};
+    if (state_store_open(&a->state, a->loop, &so, err, sizeof err) != 0 ||
+        state_store_load(a->state, a->sessions, &a->pool, a->stats, err, sizeof err) != 0) {
+        log_error("cannot open the durable state (set STATE_DB, or empty to disable)",
+                  "\"error\":\"%s\"", err);
+        return -1;
     }
     return 0;
 }
@@ -353,11 +372,13 @@ int app_start(app **out, uv_loop_t *loop, config *cfg) {
     po.transient_threshold = (unsigned)a->cfg.transient_threshold;
     po.max_inflight_per_account = (unsigned)a->cfg.account_max_inflight;
     pool_init(&a->pool, &accounts, &po, a->cfg.accounts_file);
+    pool_reserve(&a->pool, a->cfg.pool_max_accounts); /* the array never moves while serving */
 
     inflight_policy policy = INFLIGHT_FORK;
     inflight_parse_policy(a->cfg.inflight_policy, &policy);
     a->inflight = inflight_new(loop, policy, a->cfg.inflight_queue, a->cfg.inflight_wait_ms, a->cfg.max_inflight);
     a->sessions = session_cache_new(a->cfg.session_cache_max, (int64_t)a->cfg.session_idle_ttl_ms);
+    if (open_state(a) != 0) goto fail;
 
     lingma_remote_options ro = {.base_url = a->cfg.upstream_url, .cosy_version = a->cfg.cosy_version};
     http_client_options_defaults(&ro.http);
@@ -370,7 +391,10 @@ int app_start(app **out, uv_loop_t *loop, config *cfg) {
         goto fail;
     }
     a->svc = (turn_services){loop, &a->cfg, &a->pool, a->remote, &a->catalog, a->sessions, a->inflight, a->stats};
-    a->admin = (admin_ctx){&a->cfg, &a->auth, &a->pool, a->sessions, a->inflight, a->stats, &a->catalog, NULL};
+    a->admin = (admin_ctx){.cfg = &a->cfg, .auth = &a->auth, .pool = &a->pool, .sessions = a->sessions,
+                           .inflight = a->inflight, .stats = a->stats, .catalog = &a->catalog,
+                           .state = a->state, .accounts_changed = on_accounts_changed, .app_ud = a,
+                           .started_ms = clock_wall_ms()};
 
     http_server_config sc;
     http_server_config_defaults(&sc);
@@ -396,6 +420,7 @@ int app_start(app **out, uv_loop_t *loop, config *cfg) {
         goto fail;
     }
     a->admin.server = a->server;
+    if (a->state) state_store_start(a->state, a->sessions, &a->pool, a->stats);
     uv_signal_init(loop, &a->sig_term);
     uv_signal_init(loop, &a->sig_int);
     a->sig_term.data = a->sig_int.data = a;
@@ -428,6 +453,7 @@ int app_start(app **out, uv_loop_t *loop, config *cfg) {
     *out = a;
     return 0;
 fail:
+    state_store_free(a->state);
     pool_free(&a->pool);
     session_cache_free(a->sessions);
     inflight_free(a->inflight);

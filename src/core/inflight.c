@@ -13,6 +13,7 @@ struct inflight_waiter {
     inflight_wait_cb cb;
     void *ud;
     inflight *g;
+    bool holds; /* granted a free slot: the callback (next loop turn) reports it */
 };
 
 typedef struct slot {
@@ -20,6 +21,7 @@ typedef struct slot {
     struct slot *hnext;
     inflight_waiter *waiters_head, *waiters_tail;
     size_t n_waiters;
+    inflight_waiter *granting; /* a waiter given the free slot, not yet told */
 } slot; /* exists only while its session is busy */
 
 struct inflight {
@@ -66,6 +68,7 @@ void inflight_free(inflight *g) {
                 wn = w->next;
                 waiter_close(w);
             }
+            if (s->granting) waiter_close(s->granting);
             free(s->session_id);
             free(s);
             s = next;
@@ -117,28 +120,37 @@ static void unlink_waiter(slot *s, inflight_waiter *w) {
 
 static void on_wait_timeout(uv_timer_t *t) {
     inflight_waiter *w = t->data;
-    unlink_waiter(w->slot, w);
+    bool granted = w->holds;
+    if (granted) w->slot->granting = NULL;
+    else unlink_waiter(w->slot, w);
     inflight_wait_cb cb = w->cb;
     void *ud = w->ud;
     waiter_close(w);
-    cb(false, ud);
+    cb(granted, ud);
 }
 
 inflight_waiter *inflight_wait(inflight *g, const char *session_id, inflight_wait_cb cb, void *ud) {
     slot *s = *find(g, session_id);
-    if (!s) { /* became free meanwhile: the caller should have tried first; grant via queue */
-        if (!inflight_try_acquire(g, session_id)) return NULL;
+    bool free_now = !s;
+    if (free_now) { /* already free: the waiter takes it, told on the next loop turn */
+        inflight_try_acquire(g, session_id);
         s = *find(g, session_id);
+    } else if (s->n_waiters >= g->max_waiters) {
+        return NULL;
     }
-    if (s->n_waiters >= g->max_waiters) return NULL;
     inflight_waiter *w = xcalloc(1, sizeof *w);
     w->slot = s;
     w->cb = cb;
     w->ud = ud;
     w->g = g;
+    w->holds = free_now;
     uv_timer_init(g->loop, &w->timer);
     w->timer.data = w;
-    uv_timer_start(&w->timer, on_wait_timeout, g->wait_timeout_ms, 0);
+    uv_timer_start(&w->timer, on_wait_timeout, free_now ? 0 : g->wait_timeout_ms, 0);
+    if (free_now) {
+        s->granting = w;
+        return w;
+    }
     if (s->waiters_tail) s->waiters_tail->next = w;
     else s->waiters_head = w;
     s->waiters_tail = w;
@@ -147,7 +159,14 @@ inflight_waiter *inflight_wait(inflight *g, const char *session_id, inflight_wai
 }
 
 void inflight_wait_cancel(inflight *g, inflight_waiter *w) {
-    (void)g;
+    if (w->holds) { /* granted but not yet told: give the slot back */
+        char *id = xstrdup(w->slot->session_id);
+        w->slot->granting = NULL;
+        waiter_close(w);
+        inflight_release(g, id);
+        free(id);
+        return;
+    }
     unlink_waiter(w->slot, w);
     waiter_close(w);
 }

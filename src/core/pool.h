@@ -30,6 +30,8 @@ typedef struct pool_account {
     bool auth_retried;       /* credentials were re-read after an auth failure */
     uint64_t last_used_seq;  /* LRU order */
     uint64_t ok_total, err_total;
+    bool removed; /* deleted by the admin: a DISABLED tombstone that keeps its slot and name,
+                     because turns may still hold a pointer to it (see pool_remove_account) */
 } pool_account;
 
 typedef struct pool_options {
@@ -47,6 +49,7 @@ typedef struct pool {
     pool_options opt;
     uint64_t use_seq;
     char *accounts_file; /* where credentials are re-read from */
+    size_t cap;          /* slots in accounts; it never moves once serving (pool_reserve) */
 } pool;
 
 void pool_options_defaults(pool_options *o);
@@ -77,4 +80,40 @@ bool pool_any_usable(const pool *p);
 pool_account *pool_find(pool *p, const char *name);
 /* Admin: back to ready now. */
 void pool_reset(pool *p, pool_account *a);
+
+/* ---- Adding and removing accounts at run time (admin API, reload, durable state).
+ * Turns hold pool_account pointers (and tried-account names) across callbacks, so the array
+ * never moves once the gateway serves: pool_reserve sizes it at start-up, and a removed account
+ * stays as a tombstone whose slot is reused only by an account of the same name. */
+
+/* Grows the slots to at least cap. Only before serving: it may move the array. */
+void pool_reserve(pool *p, size_t cap);
+/* Adds an account (takes ownership of *cred, which is emptied, also on failure). An account of
+ * the same name gets the new credentials in place (and leaves needs_login / disabled); a
+ * tombstone of that name comes back. Returns the account, or NULL when every slot is used
+ * (err says so). *replaced (may be NULL): an account of that name was live. */
+pool_account *pool_add_account(pool *p, lingma_account *cred, bool *replaced, char *err,
+                               size_t err_cap);
+/* Disables the account and makes it a tombstone (no longer found, listed or picked). */
+void pool_remove_account(pool *p, pool_account *a);
+
+typedef struct pool_reload_result {
+    unsigned added, updated, removed, unchanged;
+} pool_reload_result;
+/* Makes the pool match `fresh` (the accounts file and cache directory, read again; takes
+ * ownership of its accounts): new names are added, changed credentials replaced, names no longer
+ * present removed. Returns 0, or -1 if some account did not fit (err; the rest is applied). */
+int pool_reload(pool *p, lingma_account_list *fresh, pool_reload_result *res, char *err,
+                size_t err_cap);
+
+/* What durable state keeps of an account between runs. */
+typedef struct pool_saved_state {
+    account_state state;
+    const char *reason;
+    int64_t since_ms, cool_until_ms;
+    unsigned backoff_level;
+    uint64_t ok_total, err_total;
+} pool_saved_state;
+/* Restores a saved state at start-up (not a transition: the account was already in it). */
+void pool_restore(pool *p, pool_account *a, const pool_saved_state *s);
 #endif

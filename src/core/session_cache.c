@@ -17,6 +17,8 @@ struct session_cache {
     size_t n, max;
     int64_t ttl_ms;
     entry *lru_head, *lru_tail;
+    session_cache_visit_fn observer;
+    void *observer_ud;
 };
 
 const char *affinity_result_name(affinity_result r) {
@@ -128,6 +130,7 @@ void session_cache_insert_raw(session_cache *c, const conv_hash *key, const sess
     e->b = *b;
     e->continued = continued;
     lru_push_front(c, e);
+    if (c->observer) c->observer(&e->key, &e->b, e->continued, c->observer_ud);
     evict(c, clock_wall_ms());
 }
 
@@ -135,7 +138,10 @@ void session_cache_record(session_cache *c, const conv_hash *continued, const co
                           const session_binding *b) {
     if (continued) {
         entry *prev = find(c, continued);
-        if (prev) prev->continued = true;
+        if (prev && !prev->continued) {
+            prev->continued = true;
+            if (c->observer) c->observer(&prev->key, &prev->b, true, c->observer_ud);
+        }
     }
     session_binding nb = *b;
     nb.last_used_ms = clock_wall_ms();
@@ -146,4 +152,9 @@ size_t session_cache_size(const session_cache *c) { return c->n; }
 
 void session_cache_visit(const session_cache *c, session_cache_visit_fn fn, void *ud) {
     for (entry *e = c->lru_tail; e; e = e->lru_prev) fn(&e->key, &e->b, e->continued, ud);
+}
+
+void session_cache_set_observer(session_cache *c, session_cache_visit_fn fn, void *ud) {
+    c->observer = fn;
+    c->observer_ud = ud;
 }

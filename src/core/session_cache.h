@@ -48,4 +48,9 @@ typedef void (*session_cache_visit_fn)(const conv_hash *key, const session_bindi
 void session_cache_visit(const session_cache *c, session_cache_visit_fn fn, void *ud);
 void session_cache_insert_raw(session_cache *c, const conv_hash *key, const session_binding *b,
                               bool continued);
+
+/* Durable state: called (loop thread) with the new content of every entry that is inserted,
+ * updated or marked continued, whichever path changed it. Evictions are not reported (the store
+ * applies the same TTL and bound). fn = NULL stops the calls. */
+void session_cache_set_observer(session_cache *c, session_cache_visit_fn fn, void *ud);
 #endif

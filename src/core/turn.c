@@ -35,7 +35,7 @@ typedef struct turn {
     conv_error_class last_error;
     int last_status;
     char last_message[256];
-    bool auth_retry_same; /* retry the same account once with reloaded credentials */
+    pool_account *auth_retry; /* retry this account once: its credentials were just reloaded */
 
     /* affinity */
     conv_hash *prefixes;
@@ -65,7 +65,7 @@ typedef struct turn {
     int64_t prompt_estimate;
     buf out;
     uv_timer_t ping_timer;
-    bool ping_armed;
+    uint64_t last_write_ns;
     bool ended;
 } turn;
 
@@ -113,6 +113,7 @@ static void log_turn_fields(turn *t) {
 
 static void write_out(turn *t) {
     if (!t->out.len || !t->ex) return;
+    t->last_write_ns = clock_mono_ns();
     http_stream_write(t->ex, t->out.data, t->out.len);
     buf_reset(&t->out);
     if (t->ex && t->call && !t->paused && http_exchange_congested(t->ex)) {
@@ -242,6 +243,8 @@ static void ensure_encoder(turn *t) {
 static void on_ping(uv_timer_t *timer) {
     turn *t = timer->data;
     if (!t->ex || t->ended) return;
+    /* Only a quiet stream needs a sign of life. */
+    if (clock_mono_ns() - t->last_write_ns < t->svc->cfg->ping_interval_ms * 1000000ull / 2) return;
     anthropic_stream_ping(&t->out);
     write_out(t);
 }
@@ -340,7 +343,7 @@ static void attempt_failed(turn *t, const conv_event *ev) {
     stats_add(t->svc->stats, STAT_upstream_attempts, labels, 1);
     if (cls == CONV_ERR_AUTH && pool_reload_after_auth_failure(t->svc->pool, a)) {
         pool_release(t->svc->pool, a, CONV_ERR_CANCELLED); /* no verdict yet: retry it once */
-        t->auth_retry_same = true;
+        t->auth_retry = a;
     } else {
         if (cls == CONV_ERR_RATE_LIMIT || cls == CONV_ERR_QUOTA) {
             stats_add(t->svc->stats, STAT_cooldowns, cls == CONV_ERR_QUOTA ? "quota" : "rate_limit", 1);
@@ -415,9 +418,9 @@ static void attempt_next(turn *t) {
     for (;;) {
         if (t->attempts >= MAX_ATTEMPTS) break;
         const char *preferred = t->affinity == AFFINITY_HIT ? t->binding.account : NULL;
-        if (t->auth_retry_same && t->n_tried < MAX_TRIED) {
-            /* the account just reloaded its credentials: it is the preferred one */
-            t->auth_retry_same = false;
+        if (t->auth_retry) { /* it just reloaded its credentials: retry it first */
+            preferred = t->auth_retry->cred.name;
+            t->auth_retry = NULL;
         }
         a = pool_pick(p, preferred, t->tried, t->n_tried);
         if (a) break;
@@ -462,6 +465,7 @@ static void attempt_next(turn *t) {
     t->call_start_ns = clock_mono_ns();
     t->call = lingma_chat_start(t->svc->remote, &a->cred, t->body.data, t->body.len,
                                 on_upstream_event, t);
+    buf_free(&t->body); /* signed and copied by the transport; a retry rebuilds it */
     if (!t->call) {
         conv_event ev = {.type = CONV_EV_ERROR, .err_class = CONV_ERR_TRANSIENT,
                          .text = "could not start the upstream call"};

@@ -542,6 +542,9 @@ static int decode_params(dec *d, json_object *root) {
 
 int openai_decode_request(const char *body, size_t len, conv_request *out, codec_error *err) {
     conv_request_init(out, CONV_PROTO_OPENAI);
+    /* The decoded request lives as long as its turn (a stream may be open for minutes): size
+     * the arena's chunks to the body instead of the 8 KB default (10,000 open streams). */
+    arena_init(&out->a, len / 2 + 1024 < 8192 ? len / 2 + 1024 : 8192);
     dec d = {.r = out, .err = err, .sys = BUF_INIT, .scratch = BUF_INIT};
     int rc = -1;
     const char *why = NULL;

@@ -282,12 +282,22 @@ int cosy_bearer(const cosy_request *r, buf *out) {
     cosy_b64_encode(payload.data, payload.len, &b64);
 
     sig_path = cosy_sig_path(r->path);
-    buf_printf(&pre, "%s\n%s\n%lld\n", b64.data, r->cosy_key, (long long)date);
+    /* Appended piecewise: buf_printf formats a long %s twice (measure, then write). */
+    buf_reserve(&pre, b64.len + strlen(r->cosy_key) + (r->body ? r->body_len : 0) + 64);
+    buf_append(&pre, b64.data, b64.len);
+    buf_putc(&pre, '\n');
+    buf_puts(&pre, r->cosy_key);
+    buf_putc(&pre, '\n');
+    buf_put_i64(&pre, date);
+    buf_putc(&pre, '\n');
     buf_append(&pre, r->body, r->body ? r->body_len : 0);
     buf_putc(&pre, '\n');
     buf_puts(&pre, sig_path);
     if (cosy_md5_hex(pre.data, pre.len, md5)) goto out;
-    buf_printf(out, "Bearer COSY.%s.%s", b64.data, md5);
+    buf_puts(out, "Bearer COSY.");
+    buf_append(out, b64.data, b64.len);
+    buf_putc(out, '.');
+    buf_puts(out, md5);
     rc = 0;
 out:
     /* The preimage holds cosy_key: wipe it before it goes back to the allocator. */
@@ -302,10 +312,13 @@ out:
 /* curl drops a header given as "Name:" with no value; "Name;" sends it empty. */
 static int add_header(struct curl_slist **list, buf *line, const char *name, const char *value) {
     buf_reset(line);
-    if (value && *value)
-        buf_printf(line, "%s: %s", name, value);
-    else
-        buf_printf(line, "%s;", name);
+    buf_puts(line, name);
+    if (value && *value) {
+        buf_append(line, ": ", 2);
+        buf_puts(line, value);
+    } else {
+        buf_putc(line, ';');
+    }
     struct curl_slist *n = curl_slist_append(*list, line->data);
     if (!n) return -1;
     *list = n;

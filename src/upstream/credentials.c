@@ -506,3 +506,62 @@ out:
     free_secret_buf(&old);
     return rc;
 }
+
+int credentials_load_sources(const char *accounts_file, const char *cache_dir,
+                             lingma_account_list *out, char *err, size_t err_cap) {
+    memset(out, 0, sizeof *out);
+    if (accounts_file && *accounts_file &&
+        credentials_load(accounts_file, NULL, out, err, err_cap) != 0)
+        return -1;
+    if (cache_dir && *cache_dir) {
+        lingma_account acc;
+        if (credentials_import_cache(cache_dir, NULL, &acc, err, err_cap) != 0) {
+            lingma_account_list_free(out);
+            return -1;
+        }
+        out->items = xrealloc(out->items, (out->n + 1) * sizeof *out->items);
+        out->items[out->n++] = acc;
+    }
+    return 0;
+}
+
+int credentials_remove(const char *path, const char *name, bool *found, char *err, size_t err_cap) {
+    buf old = BUF_INIT;
+    json_object *root = NULL, *arr = NULL;
+    int rc = -1;
+    *found = false;
+    if (!file_exists(path)) return 0;
+    if (read_file(path, CREDENTIALS_FILE_MAX, &old, err, err_cap)) goto out;
+    root = parse_json(old.data ? old.data : "", old.len);
+    if (!json_object_is_type(root, json_type_object) ||
+        !json_object_object_get_ex(root, "accounts", &arr) ||
+        !json_object_is_type(arr, json_type_array)) {
+        set_err(err, err_cap, "%s: no \"accounts\" array; not modified", path);
+        goto out;
+    }
+    for (size_t i = 0; i < json_object_array_length(arr) && !*found; i++) {
+        json_object *nm = NULL;
+        json_object_object_get_ex(json_object_array_get_idx(arr, i), "name", &nm);
+        if (json_object_is_type(nm, json_type_string) && !strcmp(json_object_get_string(nm), name)) {
+            json_object_array_del_idx(arr, i, 1);
+            *found = true;
+        }
+    }
+    if (!*found) {
+        rc = 0;
+        goto out;
+    }
+    size_t len = 0;
+    const char *text = json_object_to_json_string_length(
+        root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE,
+        &len);
+    buf out_text = BUF_INIT;
+    buf_append(&out_text, text, len);
+    buf_putc(&out_text, '\n');
+    rc = write_atomic(path, out_text.data, out_text.len, err, err_cap);
+    free_secret_buf(&out_text);
+out:
+    json_object_put(root);
+    free_secret_buf(&old);
+    return rc;
+}

@@ -67,4 +67,12 @@ bool lingma_account_expired(const lingma_account *a, int64_t margin_ms);
 
 /* True if s is a valid account name. */
 bool credentials_valid_name(const char *s);
+
+/* Every configured account: the accounts file (NULL or "" = none) and the desktop login cache
+ * directory (NULL or "" = none), in that order. */
+int credentials_load_sources(const char *accounts_file, const char *cache_dir,
+                             lingma_account_list *out, char *err, size_t err_cap);
+/* Removes the entry `name` from the accounts file (atomic, like credentials_append). *found
+ * tells whether it was there; a missing file is not an error. */
+int credentials_remove(const char *path, const char *name, bool *found, char *err, size_t err_cap);
 #endif

@@ -48,7 +48,11 @@
     X(cooldown_cap_ms, U64, "COOLDOWN_CAP_MS", "cooldown-cap-ms", "600000", 0, "longest rate-limit cooldown") \
     X(quota_cooldown_ms, U64, "QUOTA_COOLDOWN_MS", "quota-cooldown-ms", "3600000", 0, "cooldown when an account's quota is exhausted") \
     X(transient_cooldown_ms, U64, "TRANSIENT_COOLDOWN_MS", "transient-cooldown-ms", "15000", 0, "cooldown after repeated transient failures") \
-    X(transient_threshold, U64, "TRANSIENT_THRESHOLD", "transient-threshold", "3", 0, "consecutive transient failures before a cooldown")
+    X(transient_threshold, U64, "TRANSIENT_THRESHOLD", "transient-threshold", "3", 0, "consecutive transient failures before a cooldown") \
+    X(state_db, STR, "STATE_DB", "state", "./data/lingma-gateway.db", 0, "durable state (SQLite): affinity, account states, counters; :memory: keeps nothing, empty disables") \
+    X(state_flush_ms, U64, "STATE_FLUSH_MS", "state-flush-ms", "250", 0, "durable state write interval (a crash loses at most about this much)") \
+    X(pool_max_accounts, U64, "POOL_MAX_ACCOUNTS", "pool-max-accounts", "256", 0, "accounts the pool can hold, including those added at run time") \
+    X(login_url, STR, "LINGMA_LOGIN_URL", "login-url", "https://lingma.alibabacloud.com/lingma/login", 0, "Lingma browser login entry (auto-login, /internal/login/start)")
 
 typedef struct config {
 #define X_FIELD_STR(f) char *f;

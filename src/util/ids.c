@@ -4,8 +4,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Ids are drawn from a pool refilled 4 KB at a time: one RAND_bytes call costs about as much
+ * as generating the 4 KB, and a request mints half a dozen ids. The pool is per thread. */
+#define RANDOM_POOL 4096
+static _Thread_local unsigned char pool[RANDOM_POOL];
+static _Thread_local size_t pool_left;
+
 static void random_bytes(unsigned char *p, size_t n) {
-    if (RAND_bytes(p, (int)n) != 1) abort(); /* no entropy: ids would collide */
+    while (n) {
+        if (!pool_left) {
+            if (RAND_bytes(pool, RANDOM_POOL) != 1) abort(); /* no entropy: ids would collide */
+            pool_left = RANDOM_POOL;
+        }
+        size_t k = n < pool_left ? n : pool_left;
+        unsigned char *src = pool + (RANDOM_POOL - pool_left);
+        memcpy(p, src, k);
+        memset(src, 0, k); /* handed out once */
+        pool_left -= k;
+        p += k;
+        n -= k;
+    }
 }
 
 void ids_hex(char *out, size_t nbytes) {
