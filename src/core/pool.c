@@ -115,10 +115,14 @@ pool_account *pool_pick(pool *p, const char *preferred, const char *const *exclu
     return best;
 }
 
-void pool_acquire(pool *p, pool_account *a) {
+bool pool_acquire(pool *p, pool_account *a) {
     a->inflight++;
     a->last_used_seq = ++p->use_seq;
-    if (a->state == ACCOUNT_COOLING) a->probing = true;
+    /* The attempt that takes a cooled-down account is its probe; only that attempt's verdict
+     * ends the probe (one that started earlier may still be running). */
+    bool probe = a->state == ACCOUNT_COOLING && !a->probing;
+    if (probe) a->probing = true;
+    return probe;
 }
 
 /* base · 2^level, bounded by the rate-limit cap (also for repeated transient cooldowns). */
@@ -128,10 +132,10 @@ static int64_t backoff_ms(const pool_options *o, int64_t base, unsigned level) {
     return ms < o->rate_limit_cap_ms ? ms : o->rate_limit_cap_ms;
 }
 
-void pool_release(pool *p, pool_account *a, conv_error_class cls) {
+void pool_release(pool *p, pool_account *a, bool probe, conv_error_class cls) {
     if (a->inflight) a->inflight--;
-    bool was_probe = a->probing;
-    a->probing = false;
+    bool was_probe = probe;
+    if (probe) a->probing = false;
     int64_t now = clock_wall_ms();
     if (a->state == ACCOUNT_DISABLED) { /* only an admin reset brings it back */
         if (cls == CONV_ERR_NONE) a->ok_total++;

@@ -68,9 +68,10 @@ void pool_transition(pool *p, pool_account *a, account_state to, const char *rea
  * usable for one half-open probe. Returns NULL when none is usable. */
 pool_account *pool_pick(pool *p, const char *preferred, const char *const *exclude,
                         size_t n_exclude);
-void pool_acquire(pool *p, pool_account *a);
+/* Returns true when this attempt is the account's half-open probe: pass it back to release. */
+bool pool_acquire(pool *p, pool_account *a);
 /* Reports a finished attempt and releases its in-flight slot. cls = CONV_ERR_NONE on success. */
-void pool_release(pool *p, pool_account *a, conv_error_class cls);
+void pool_release(pool *p, pool_account *a, bool probe, conv_error_class cls);
 /* After an auth failure: re-reads this account's credentials from the accounts file once.
  * Returns true if fresh credentials were loaded and the same account should be retried. */
 bool pool_reload_after_auth_failure(pool *p, pool_account *a);

@@ -49,6 +49,7 @@ typedef struct turn {
 
     /* the current attempt */
     pool_account *acct;
+    bool acct_probe; /* this attempt is the account's half-open probe */
     lingma_call *call;
     buf body;
     uint64_t call_start_ns, first_event_ns, finish_ns;
@@ -146,7 +147,7 @@ static void turn_finish(turn *t) {
         lingma_call_cancel(t->call);
         t->call = NULL;
     }
-    if (t->acct) pool_release(t->svc->pool, t->acct, CONV_ERR_CANCELLED);
+    if (t->acct) pool_release(t->svc->pool, t->acct, t->acct_probe, CONV_ERR_CANCELLED);
     t->acct = NULL;
     if (t->waiter) inflight_wait_cancel(t->svc->inflight, t->waiter);
     t->waiter = NULL;
@@ -168,7 +169,7 @@ static void on_client_abort(http_exchange *ex, void *ud) {
         t->call = NULL;
     }
     if (t->acct) {
-        pool_release(t->svc->pool, t->acct, CONV_ERR_CANCELLED);
+        pool_release(t->svc->pool, t->acct, t->acct_probe, CONV_ERR_CANCELLED);
         t->acct = NULL;
     }
     turn_finish(t);
@@ -291,7 +292,7 @@ static void finish_success(turn *t, const conv_event *ev) {
     char labels[96];
     snprintf(labels, sizeof labels, "%s\x1fok", t->acct->cred.name);
     stats_add(t->svc->stats, STAT_upstream_attempts, labels, 1);
-    pool_release(t->svc->pool, t->acct, CONV_ERR_NONE);
+    pool_release(t->svc->pool, t->acct, t->acct_probe, CONV_ERR_NONE);
     record_affinity(t);
     count_tokens(t);
     stats_observe(t->svc->stats, STAT_overhead, proto_name(t), overhead_seconds(t));
@@ -342,13 +343,13 @@ static void attempt_failed(turn *t, const conv_event *ev) {
     snprintf(labels, sizeof labels, "%s\x1f%s", a->cred.name, conv_error_class_name(cls));
     stats_add(t->svc->stats, STAT_upstream_attempts, labels, 1);
     if (cls == CONV_ERR_AUTH && pool_reload_after_auth_failure(t->svc->pool, a)) {
-        pool_release(t->svc->pool, a, CONV_ERR_CANCELLED); /* no verdict yet: retry it once */
+        pool_release(t->svc->pool, a, t->acct_probe, CONV_ERR_CANCELLED); /* no verdict yet: retry it once */
         t->auth_retry = a;
     } else {
         if (cls == CONV_ERR_RATE_LIMIT || cls == CONV_ERR_QUOTA) {
             stats_add(t->svc->stats, STAT_cooldowns, cls == CONV_ERR_QUOTA ? "quota" : "rate_limit", 1);
         }
-        pool_release(t->svc->pool, a, cls);
+        pool_release(t->svc->pool, a, t->acct_probe, cls);
         if (t->n_tried < MAX_TRIED) t->tried[t->n_tried++] = a->cred.name;
     }
     log_info("upstream attempt failed",
@@ -450,7 +451,7 @@ static void attempt_next(turn *t) {
         t->session_held = inflight_try_acquire(t->svc->inflight, t->session_id);
     }
     t->attempts++;
-    pool_acquire(p, a);
+    t->acct_probe = pool_acquire(p, a);
     t->acct = a;
     const char *model = t->models[t->model_idx];
     const catalog_model *cm = catalog_find(t->svc->catalog, model);

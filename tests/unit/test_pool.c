@@ -65,8 +65,8 @@ static int teardown(void **state) {
 
 /* One attempt on `a` that ends with cls. */
 static void attempt(pool *p, pool_account *a, conv_error_class cls) {
-    pool_acquire(p, a);
-    pool_release(p, a, cls);
+    bool probe = pool_acquire(p, a);
+    pool_release(p, a, probe, cls);
 }
 
 static const char *picked(pool *p, const char *preferred, const char *const *ex, size_t n_ex) {
@@ -215,7 +215,7 @@ static void test_disabled_is_sticky(void **state) {
     for (size_t i = 0; i < sizeof classes / sizeof *classes; i++) {
         pool_acquire(&p, a);
         pool_transition(&p, a, ACCOUNT_DISABLED, "admin", 0);
-        pool_release(&p, a, classes[i]);
+        pool_release(&p, a, a->probing, classes[i]);
         assert_state(a, ACCOUNT_DISABLED);
         assert_int_equal(a->inflight, 0);
         now_ms += 10 * 3600000LL;
@@ -246,10 +246,34 @@ static void test_one_probe_at_a_time(void **state) {
     assert_null(pool_pick(&p, "a", only_a, 2));
     assert_string_equal(picked(&p, "a", NULL, 0), "b");
     assert_false(pool_any_usable(&p) && pool_pick(&p, NULL, only_a, 2));
-    pool_release(&p, a, CONV_ERR_NONE);
+    pool_release(&p, a, a->probing, CONV_ERR_NONE);
     assert_state(a, ACCOUNT_READY);
     assert_false(a->probing);
     assert_string_equal(picked(&p, "a", NULL, 0), "a");
+    pool_free(&p);
+}
+
+/* An attempt that started before the cooldown and ends during the probe does not end the probe:
+ * only the probe's own verdict does, so a second probe cannot start meanwhile. */
+static void test_probe_owned_by_its_attempt(void **state) {
+    (void)state;
+    pool_options o = opts();
+    pool p;
+    make_pool(&p, &o);
+    pool_account *a = pool_find(&p, "a");
+    assert_false(pool_acquire(&p, a)); /* an ordinary attempt, still running */
+    attempt(&p, a, CONV_ERR_RATE_LIMIT); /* another one cools the account */
+    assert_state(a, ACCOUNT_COOLING);
+    now_ms = a->cool_until_ms + 5;
+    const char *only_a[] = {"b", "c"};
+    assert_ptr_equal(pool_pick(&p, "a", only_a, 2), a);
+    assert_true(pool_acquire(&p, a)); /* the probe */
+    pool_release(&p, a, false, CONV_ERR_REQUEST_FATAL); /* the old attempt ends */
+    assert_true(a->probing);
+    assert_null(pool_pick(&p, "a", only_a, 2)); /* no second probe */
+    pool_release(&p, a, true, CONV_ERR_NONE);
+    assert_state(a, ACCOUNT_READY);
+    assert_false(a->probing);
     pool_free(&p);
 }
 
@@ -346,12 +370,12 @@ static void test_pick_order(void **state) {
     const char *ex_all[] = {"a", "b", "c"};
     assert_null(pool_pick(&p, "a", ex_all, 3));
     /* preferred but cooling → another one */
-    pool_release(&p, c, CONV_ERR_RATE_LIMIT);
+    pool_release(&p, c, c->probing, CONV_ERR_RATE_LIMIT);
     assert_string_equal(picked(&p, "c", NULL, 0), "b");
-    pool_release(&p, a, CONV_ERR_NONE);
-    pool_release(&p, a, CONV_ERR_NONE);
-    pool_release(&p, b, CONV_ERR_NONE);
-    pool_release(&p, c, CONV_ERR_NONE);
+    pool_release(&p, a, a->probing, CONV_ERR_NONE);
+    pool_release(&p, a, a->probing, CONV_ERR_NONE);
+    pool_release(&p, b, b->probing, CONV_ERR_NONE);
+    pool_release(&p, c, c->probing, CONV_ERR_NONE);
     assert_int_equal(a->inflight + b->inflight + c->inflight, 0);
     pool_free(&p);
 }
@@ -373,7 +397,7 @@ static void test_per_account_cap(void **state) {
     pool_acquire(&p, pool_find(&p, "c"));
     assert_null(pool_pick(&p, NULL, NULL, 0));
     assert_false(pool_any_usable(&p));
-    pool_release(&p, a, CONV_ERR_NONE);
+    pool_release(&p, a, a->probing, CONV_ERR_NONE);
     assert_string_equal(picked(&p, NULL, NULL, 0), "a");
     pool_free(&p);
 }
@@ -501,6 +525,7 @@ int main(void) {
         T(test_config_fatal_disables),
         T(test_disabled_is_sticky),
         T(test_one_probe_at_a_time),
+        T(test_probe_owned_by_its_attempt),
         T(test_probe_failure_cools_longer),
         T(test_cancelled_probe_can_probe_again),
         T(test_pick_order),
