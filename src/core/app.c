@@ -188,23 +188,87 @@ static void send_codec_error(http_exchange *ex, route_family family, const codec
                    e->param[0] ? e->param : NULL, NULL, NULL);
 }
 
-static void handle_turn(app *a, http_exchange *ex, const http_request *req, const route_match *m,
-                        const uint8_t digest[32]) {
+/* Bodies above this are decoded on the thread pool so other streams never wait on them. */
+#define OFFLOOP_DECODE_BYTES (1u << 20)
+
+typedef struct decode_job {
+    uv_work_t work;
+    app *a;
+    http_exchange *ex; /* NULL once the client went away */
+    route_id route;
+    route_family family;
+    uint8_t digest[32];
+    char *body; /* taken from the exchange: it must outlive a disconnect */
+    size_t body_len;
     conv_request cr;
-    codec_error err = {0};
-    int rc = m->id == ROUTE_CHAT_COMPLETIONS
-                 ? openai_decode_request(req->body, req->body_len, &cr, &err)
-                 : anthropic_decode_request(req->body, req->body_len, ANTHROPIC_DECODE_MESSAGES, &cr, &err);
+    codec_error err;
+    int rc;
+} decode_job;
+
+static int decode_body(route_id route, const char *body, size_t len, conv_request *cr, codec_error *err) {
+    return route == ROUTE_CHAT_COMPLETIONS
+               ? openai_decode_request(body, len, cr, err)
+               : anthropic_decode_request(body, len, ANTHROPIC_DECODE_MESSAGES, cr, err);
+}
+
+/* A decoded request goes to a turn; a bad one gets a 400 in its protocol's envelope. */
+static void start_decoded(app *a, http_exchange *ex, route_family family, int rc, conv_request *cr,
+                          const codec_error *err, const uint8_t digest[32]) {
     if (rc != 0) {
         char labels[64];
-        snprintf(labels, sizeof labels, "%s\x1f%s\x1f" "4xx", m->family == FAMILY_OPENAI ? "openai" : "anthropic",
-                 m->family == FAMILY_OPENAI ? "chat_completions" : "messages");
+        snprintf(labels, sizeof labels, "%s\x1f%s\x1f" "4xx", family == FAMILY_OPENAI ? "openai" : "anthropic",
+                 family == FAMILY_OPENAI ? "chat_completions" : "messages");
         stats_add(a->stats, STAT_requests, labels, 1);
-        send_codec_error(ex, m->family, &err);
-        conv_request_free(&cr);
+        send_codec_error(ex, family, err);
+        conv_request_free(cr);
         return;
     }
-    turn_start(&a->svc, ex, &cr, digest);
+    turn_start(&a->svc, ex, cr, digest);
+}
+
+static void decode_work(uv_work_t *w) {
+    decode_job *j = w->data;
+    j->rc = decode_body(j->route, j->body, j->body_len, &j->cr, &j->err);
+}
+
+static void decode_done(uv_work_t *w, int status) {
+    decode_job *j = w->data;
+    free(j->body); /* the decoded request holds its own copies */
+    if (j->ex && status == 0) {
+        start_decoded(j->a, j->ex, j->family, j->rc, &j->cr, &j->err, j->digest);
+    } else {
+        if (j->ex) app_send_error(j->ex, j->family, 500, "Request decoding was cancelled.", NULL, NULL, NULL);
+        conv_request_free(&j->cr);
+    }
+    free(j);
+}
+
+static void on_decode_abort(http_exchange *ex, void *ud) {
+    (void)ex;
+    ((decode_job *)ud)->ex = NULL;
+}
+
+static void handle_turn(app *a, http_exchange *ex, const http_request *req, const route_match *m,
+                        const uint8_t digest[32]) {
+    if (req->body_len > OFFLOOP_DECODE_BYTES) {
+        decode_job *j = xcalloc(1, sizeof *j);
+        j->work.data = j;
+        j->a = a;
+        j->ex = ex;
+        j->route = m->id;
+        j->family = m->family;
+        memcpy(j->digest, digest, 32);
+        j->body = http_exchange_take_body(ex, &j->body_len);
+        http_exchange_set_callbacks(ex, on_decode_abort, NULL, j);
+        if (uv_queue_work(a->loop, &j->work, decode_work, decode_done) == 0) return;
+        decode_work(&j->work); /* no thread pool: decode here */
+        decode_done(&j->work, 0);
+        return;
+    }
+    conv_request cr;
+    codec_error err = {0};
+    int rc = decode_body(m->id, req->body, req->body_len, &cr, &err);
+    start_decoded(a, ex, m->family, rc, &cr, &err, digest);
 }
 
 static void handle_count_tokens(http_exchange *ex, const http_request *req) {

@@ -431,6 +431,10 @@ void http_exchange_set_callbacks(http_exchange *ex, http_abort_fn on_abort, http
 uv_loop_t *http_exchange_loop(const http_exchange *ex) { return ex->c->srv->loop; }
 const http_request *http_exchange_request(const http_exchange *ex) { return &ex->req; }
 
+char *http_exchange_take_body(http_exchange *ex, size_t *len) {
+    return buf_detach(&ex->parsed.body, len);
+}
+
 void http_exchange_log_key_id(http_exchange *ex, const char *key_id) {
     snprintf(ex->key_id, sizeof ex->key_id, "%s", key_id ? key_id : "");
 }

@@ -108,6 +108,10 @@ void http_exchange_set_callbacks(http_exchange *ex, http_abort_fn on_abort, http
 uv_loop_t *http_exchange_loop(const http_exchange *ex);
 const http_request *http_exchange_request(const http_exchange *ex);
 
+/* Moves the request body's storage to the caller (who frees it with free()); req->body keeps
+ * pointing at it. Lets work on a large body outlive a client that disconnects meanwhile. */
+char *http_exchange_take_body(http_exchange *ex, size_t *len);
+
 /* Access-log annotations for this exchange (copied). */
 void http_exchange_log_key_id(http_exchange *ex, const char *key_id);
 void http_exchange_log_field(http_exchange *ex, const char *json_fragment); /* `"k":v` */

@@ -61,6 +61,11 @@ static int on_header_field(llhttp_t *l, const char *at, size_t len) {
             p->reject_status = 431;
             return HPE_USER;
         }
+        if (p->n_spans == p->spans_cap) {
+            p->spans_cap = p->spans_cap ? p->spans_cap * 2 : 16;
+            if (p->spans_cap > REQUEST_PARSER_MAX_HEADERS) p->spans_cap = REQUEST_PARSER_MAX_HEADERS;
+            p->spans = xrealloc(p->spans, p->spans_cap * sizeof *p->spans);
+        }
         p->spans[p->n_spans].name_off = (uint32_t)p->store.len;
         p->part = PART_FIELD;
     }
@@ -70,7 +75,7 @@ static int on_header_field(llhttp_t *l, const char *at, size_t len) {
 
 static int on_header_field_complete(llhttp_t *l) {
     request_parser *p = l->data;
-    if (p->n_spans == REQUEST_PARSER_MAX_HEADERS) return HPE_USER;
+    if (p->n_spans == p->spans_cap) return HPE_USER; /* no header was started */
     if (p->part != PART_FIELD) p->spans[p->n_spans].name_off = (uint32_t)p->store.len;
     p->spans[p->n_spans].name_len = (uint32_t)p->store.len - p->spans[p->n_spans].name_off;
     buf_putc(&p->store, '\0');
@@ -91,7 +96,7 @@ static int on_header_value(llhttp_t *l, const char *at, size_t len) {
 
 static int on_header_value_complete(llhttp_t *l) {
     request_parser *p = l->data;
-    if (p->n_spans == REQUEST_PARSER_MAX_HEADERS) return HPE_USER;
+    if (p->n_spans == p->spans_cap) return HPE_USER; /* no header was started */
     if (p->part != PART_VALUE) p->spans[p->n_spans].val_off = (uint32_t)p->store.len;
     size_t start = p->spans[p->n_spans].val_off, end = p->store.len;
     while (end > start && (p->store.data[end - 1] == ' ' || p->store.data[end - 1] == '\t')) end--;
@@ -193,6 +198,8 @@ void request_parser_init(request_parser *p, size_t max_header_bytes, size_t max_
 }
 
 void request_parser_free(request_parser *p) {
+    free(p->spans);
+    p->spans = NULL;
     buf_free(&p->store);
     buf_free(&p->body);
 }

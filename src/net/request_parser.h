@@ -36,10 +36,12 @@ typedef struct request_parser {
     const request_parser_events *events;
     void *ud;
     buf store, body;
-    struct {
+    /* Header spans grow on demand (up to REQUEST_PARSER_MAX_HEADERS): a fixed array would cost
+     * 4 KiB on every idle or streaming connection. */
+    struct request_span {
         uint32_t name_off, name_len, val_off, val_len;
-    } spans[REQUEST_PARSER_MAX_HEADERS];
-    size_t n_spans;
+    } *spans;
+    size_t n_spans, spans_cap;
     int part; /* 0 none, 1 field, 2 value */
     uint32_t url_len;
     size_t header_bytes;
