@@ -27,7 +27,8 @@
 
 /* The chat path of lingma_remote.c (§1.5). */
 #define CHAT_PATH                                                                                  \
-    "/algo/api/v2/service/pro/sse/agent_chat_generation?FetchKeys=llm_model_result&AgentId=agent_common"
+    "/algo/api/v2/service/pro/sse/"                                                                \
+    "agent_chat_generation?FetchKeys=llm_model_result&AgentId=agent_common"
 #define MAX_TOKENS_CAP 16384 /* as turn.c */
 
 typedef struct options {
@@ -106,14 +107,22 @@ static int parse_args(int argc, char **argv, options *o) {
     *o = (options){.stream = -1};
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
-        if (strcmp(k, "--fixture") == 0) o->fixture = v;
-        else if (strcmp(k, "--protocol") == 0) o->protocol = v;
-        else if (strcmp(k, "--accounts") == 0) o->accounts = v;
-        else if (strcmp(k, "--account") == 0) o->account = v;
-        else if (strcmp(k, "--out") == 0) o->out_dir = v;
-        else if (strcmp(k, "--directive") == 0) o->directive = v;
-        else if (strcmp(k, "--stream") == 0) o->stream = atoi(v) != 0;
-        else return -1;
+        if (strcmp(k, "--fixture") == 0)
+            o->fixture = v;
+        else if (strcmp(k, "--protocol") == 0)
+            o->protocol = v;
+        else if (strcmp(k, "--accounts") == 0)
+            o->accounts = v;
+        else if (strcmp(k, "--account") == 0)
+            o->account = v;
+        else if (strcmp(k, "--out") == 0)
+            o->out_dir = v;
+        else if (strcmp(k, "--directive") == 0)
+            o->directive = v;
+        else if (strcmp(k, "--stream") == 0)
+            o->stream = atoi(v) != 0;
+        else
+            return -1;
     }
     if (argc % 2 == 0 || !o->fixture || !o->protocol || !o->accounts || !o->out_dir) return -1;
     if (strcmp(o->protocol, "openai") != 0 && strcmp(o->protocol, "anthropic") != 0) return -1;
@@ -149,12 +158,14 @@ int main(int argc, char **argv) {
         goto out;
     }
     size_t clen;
-    const char *client = json_object_to_json_string_length(root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &clen);
+    const char *client = json_object_to_json_string_length(
+        root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &clen);
 
     codec_error cerr = {0};
     bool openai = strcmp(o.protocol, "openai") == 0;
-    int drc = openai ? openai_decode_request(client, clen, &req, &cerr)
-                     : anthropic_decode_request(client, clen, ANTHROPIC_DECODE_MESSAGES, &req, &cerr);
+    int drc = openai
+                  ? openai_decode_request(client, clen, &req, &cerr)
+                  : anthropic_decode_request(client, clen, ANTHROPIC_DECODE_MESSAGES, &req, &cerr);
     req_init = true;
     if (drc != 0) {
         fprintf(stderr, "upstream_request: the codec rejects the fixture: %s\n", cerr.message);
@@ -177,7 +188,8 @@ int main(int argc, char **argv) {
     }
 
     /* As turn.c: the client's model name is the upstream key here (the bench uses kmodel). */
-    lingma_body_opts bo = {.model_key = req.model && strcmp(req.model, "auto") != 0 ? req.model : "",
+    lingma_body_opts bo = {.model_key =
+                               req.model && strcmp(req.model, "auto") != 0 ? req.model : "",
                            .session_id = "bench-session-0000-0000-000000000000",
                            .cosy_version = COSY_DEFAULT_VERSION,
                            .max_tokens_cap = MAX_TOKENS_CAP};

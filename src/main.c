@@ -17,9 +17,12 @@ static const char *real_getenv(const char *name) { return getenv(name); }
 static int import_cache(int argc, char **argv) {
     const char *dir = NULL, *name = NULL, *accounts = getenv("LINGMA_ACCOUNTS_FILE");
     for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--name") == 0 && i + 1 < argc) name = argv[++i];
-        else if (strcmp(argv[i], "--accounts") == 0 && i + 1 < argc) accounts = argv[++i];
-        else if (argv[i][0] != '-' && !dir) dir = argv[i];
+        if (strcmp(argv[i], "--name") == 0 && i + 1 < argc)
+            name = argv[++i];
+        else if (strcmp(argv[i], "--accounts") == 0 && i + 1 < argc)
+            accounts = argv[++i];
+        else if (argv[i][0] != '-' && !dir)
+            dir = argv[i];
         else {
             fprintf(stderr, "usage: lingma-gateway import-cache DIR [--name N] --accounts PATH\n");
             return 2;
@@ -37,8 +40,10 @@ static int import_cache(int argc, char **argv) {
     }
     bool replaced = false;
     int rc = credentials_append(accounts, &acct, &replaced, err, sizeof err);
-    if (rc != 0) fprintf(stderr, "lingma-gateway: import-cache: %s\n", err);
-    else printf("%s account \"%s\" in %s\n", replaced ? "replaced" : "added", acct.name, accounts);
+    if (rc != 0)
+        fprintf(stderr, "lingma-gateway: import-cache: %s\n", err);
+    else
+        printf("%s account \"%s\" in %s\n", replaced ? "replaced" : "added", acct.name, accounts);
     lingma_account_free(&acct);
     return rc ? 1 : 0;
 }

@@ -25,7 +25,7 @@ typedef struct admin_ctx {
     void (*accounts_changed)(void *ud); /* accounts were added at run time (may be NULL) */
     void *app_ud;
     int64_t started_ms;
-    struct admin_logins *logins;        /* pending browser logins, created on first use */
+    struct admin_logins *logins; /* pending browser logins, created on first use */
 } admin_ctx;
 
 /* Releases what the admin API created (pending logins). */
@@ -37,5 +37,6 @@ void admin_metrics(admin_ctx *a, http_exchange *ex, const http_request *req);
 void admin_internal(admin_ctx *a, http_exchange *ex, const http_request *req, const char *sub,
                     size_t sub_len);
 /* 401 / 503 for a failed gate (disabled_code: "metrics_disabled", "admin_disabled" or ""). */
-void admin_send_auth_failure(http_exchange *ex, int anthropic, auth_result r, const char *disabled_code);
+void admin_send_auth_failure(http_exchange *ex, int anthropic, auth_result r,
+                             const char *disabled_code);
 #endif

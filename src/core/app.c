@@ -55,7 +55,8 @@ void app_send_error(http_exchange *ex, route_family family, int status, const ch
     const http_request *req = http_exchange_request(ex);
     buf b = BUF_INIT;
     if (family == FAMILY_ANTHROPIC)
-        errors_anthropic_json(&b, errors_anthropic_type_for_status(status), message, req->request_id);
+        errors_anthropic_json(&b, errors_anthropic_type_for_status(status), message,
+                              req->request_id);
     else
         errors_openai_json(&b, message, errors_openai_type_for_status(status), param, code);
     http_respond(ex, status, "application/json", b.data, b.len, extra_headers);
@@ -141,9 +142,11 @@ static void models_list(app *a, codec_model_info **out, size_t *n) {
     *n = k;
 }
 
-static void handle_models(app *a, http_exchange *ex, const http_request *req, const route_match *m) {
+static void handle_models(app *a, http_exchange *ex, const http_request *req,
+                          const route_match *m) {
     /* Anthropic clients send anthropic-version (SDKs) or x-api-key: answer in their shape. */
-    bool anthropic = http_request_header(req, "anthropic-version") || http_request_header(req, "x-api-key");
+    bool anthropic =
+        http_request_header(req, "anthropic-version") || http_request_header(req, "x-api-key");
     codec_model_info *list;
     size_t n;
     models_list(a, &list, &n);
@@ -155,9 +158,12 @@ static void handle_models(app *a, http_exchange *ex, const http_request *req, co
             char after[128] = "", before[128] = "";
             const char *p;
             if ((p = strstr(q, "limit="))) limit = atoi(p + 6);
-            if ((p = strstr(q, "after_id="))) snprintf(after, sizeof after, "%.*s", (int)strcspn(p + 9, "&"), p + 9);
-            if ((p = strstr(q, "before_id="))) snprintf(before, sizeof before, "%.*s", (int)strcspn(p + 10, "&"), p + 10);
-            anthropic_encode_models(&b, list, n, limit, after[0] ? after : NULL, before[0] ? before : NULL);
+            if ((p = strstr(q, "after_id=")))
+                snprintf(after, sizeof after, "%.*s", (int)strcspn(p + 9, "&"), p + 9);
+            if ((p = strstr(q, "before_id=")))
+                snprintf(before, sizeof before, "%.*s", (int)strcspn(p + 10, "&"), p + 10);
+            anthropic_encode_models(&b, list, n, limit, after[0] ? after : NULL,
+                                    before[0] ? before : NULL);
         } else {
             openai_encode_models(&b, list, n);
         }
@@ -169,12 +175,15 @@ static void handle_models(app *a, http_exchange *ex, const http_request *req, co
         for (size_t i = 0; i < n && !hit; i++)
             if (strcmp(list[i].id, id) == 0) hit = &list[i];
         if (hit) {
-            if (anthropic) anthropic_encode_model(&b, hit);
-            else openai_encode_model(&b, hit);
+            if (anthropic)
+                anthropic_encode_model(&b, hit);
+            else
+                openai_encode_model(&b, hit);
             respond_json(ex, 200, b.data, b.len);
         } else {
             char msg[300];
-            snprintf(msg, sizeof msg, "The model `%s` does not exist or you do not have access to it.", id);
+            snprintf(msg, sizeof msg,
+                     "The model `%s` does not exist or you do not have access to it.", id);
             app_send_error(ex, anthropic ? FAMILY_ANTHROPIC : FAMILY_OPENAI, 404, msg, NULL,
                            "model_not_found", NULL);
         }
@@ -205,7 +214,8 @@ typedef struct decode_job {
     int rc;
 } decode_job;
 
-static int decode_body(route_id route, const char *body, size_t len, conv_request *cr, codec_error *err) {
+static int decode_body(route_id route, const char *body, size_t len, conv_request *cr,
+                       codec_error *err) {
     return route == ROUTE_CHAT_COMPLETIONS
                ? openai_decode_request(body, len, cr, err)
                : anthropic_decode_request(body, len, ANTHROPIC_DECODE_MESSAGES, cr, err);
@@ -216,7 +226,10 @@ static void start_decoded(app *a, http_exchange *ex, route_family family, int rc
                           const codec_error *err, const uint8_t digest[32]) {
     if (rc != 0) {
         char labels[64];
-        snprintf(labels, sizeof labels, "%s\x1f%s\x1f" "4xx", family == FAMILY_OPENAI ? "openai" : "anthropic",
+        snprintf(labels, sizeof labels,
+                 "%s\x1f%s\x1f"
+                 "4xx",
+                 family == FAMILY_OPENAI ? "openai" : "anthropic",
                  family == FAMILY_OPENAI ? "chat_completions" : "messages");
         stats_add(a->stats, STAT_requests, labels, 1);
         send_codec_error(ex, family, err);
@@ -237,7 +250,9 @@ static void decode_done(uv_work_t *w, int status) {
     if (j->ex && status == 0) {
         start_decoded(j->a, j->ex, j->family, j->rc, &j->cr, &j->err, j->digest);
     } else {
-        if (j->ex) app_send_error(j->ex, j->family, 500, "Request decoding was cancelled.", NULL, NULL, NULL);
+        if (j->ex)
+            app_send_error(j->ex, j->family, 500, "Request decoding was cancelled.", NULL, NULL,
+                           NULL);
         conv_request_free(&j->cr);
     }
     free(j);
@@ -274,7 +289,8 @@ static void handle_turn(app *a, http_exchange *ex, const http_request *req, cons
 static void handle_count_tokens(http_exchange *ex, const http_request *req) {
     conv_request cr;
     codec_error err = {0};
-    if (anthropic_decode_request(req->body, req->body_len, ANTHROPIC_DECODE_COUNT_TOKENS, &cr, &err) != 0) {
+    if (anthropic_decode_request(req->body, req->body_len, ANTHROPIC_DECODE_COUNT_TOKENS, &cr,
+                                 &err) != 0) {
         send_codec_error(ex, FAMILY_ANTHROPIC, &err);
     } else {
         buf b = BUF_INIT;
@@ -291,8 +307,10 @@ static void handle_request(http_exchange *ex, const http_request *req, void *ud)
     switch (m.id) {
     case ROUTE_HEALTH: respond_json(ex, 200, "{\"status\":\"ok\"}", 15); return;
     case ROUTE_READYZ:
-        if (pool_any_usable(&a->pool)) respond_json(ex, 200, "{\"status\":\"ready\"}", 18);
-        else respond_json(ex, 503, "{\"status\":\"no usable upstream account\"}", 39);
+        if (pool_any_usable(&a->pool))
+            respond_json(ex, 200, "{\"status\":\"ready\"}", 18);
+        else
+            respond_json(ex, 503, "{\"status\":\"no usable upstream account\"}", 39);
         return;
     case ROUTE_METRICS: admin_metrics(&a->admin, ex, req); return;
     case ROUTE_INTERNAL: admin_internal(&a->admin, ex, req, m.param, m.param_len); return;
@@ -312,16 +330,18 @@ static void handle_request(http_exchange *ex, const http_request *req, void *ud)
     default: break;
     }
     /* /v1/models answers Anthropic clients with their auth style too. */
-    bool anthropic_style = m.family == FAMILY_ANTHROPIC ||
-                           (m.id != ROUTE_CHAT_COMPLETIONS && http_request_header(req, "x-api-key"));
+    bool anthropic_style = m.family == FAMILY_ANTHROPIC || (m.id != ROUTE_CHAT_COMPLETIONS &&
+                                                            http_request_header(req, "x-api-key"));
     char key_id[9];
     uint8_t digest[32];
-    auth_result r = auth_check_client(&a->auth, anthropic_style ? AUTH_STYLE_ANTHROPIC : AUTH_STYLE_OPENAI,
-                                      http_request_header(req, "x-api-key"),
-                                      http_request_header(req, "authorization"), key_id, digest);
+    auth_result r =
+        auth_check_client(&a->auth, anthropic_style ? AUTH_STYLE_ANTHROPIC : AUTH_STYLE_OPENAI,
+                          http_request_header(req, "x-api-key"),
+                          http_request_header(req, "authorization"), key_id, digest);
     if (r != AUTH_OK) {
         bool models_anthropic = (m.id == ROUTE_MODELS || m.id == ROUTE_MODEL_GET) &&
-                                (http_request_header(req, "anthropic-version") || http_request_header(req, "x-api-key"));
+                                (http_request_header(req, "anthropic-version") ||
+                                 http_request_header(req, "x-api-key"));
         admin_send_auth_failure(ex, m.family == FAMILY_ANTHROPIC || models_anthropic, r, "");
         return;
     }
@@ -355,7 +375,8 @@ static void on_server_closed(void *ud) {
 void app_stop(app *a) {
     if (a->stopping) return;
     a->stopping = true;
-    log_info("shutting down", "\"drain_timeout_ms\":%llu", (unsigned long long)a->cfg.drain_timeout_ms);
+    log_info("shutting down", "\"drain_timeout_ms\":%llu",
+             (unsigned long long)a->cfg.drain_timeout_ms);
     uv_timer_stop(&a->catalog_timer);
     http_server_shutdown(a->server, a->cfg.drain_timeout_ms, on_server_closed, a);
 }
@@ -381,7 +402,8 @@ static void on_signal(uv_signal_t *s, int signum) {
 /* Accounts from the accounts file and the desktop cache directory. */
 static int load_accounts(app *a, lingma_account_list *out) {
     char err[512];
-    if (credentials_load_sources(a->cfg.accounts_file, a->cfg.cache_dir, out, err, sizeof err) != 0) {
+    if (credentials_load_sources(a->cfg.accounts_file, a->cfg.cache_dir, out, err, sizeof err) !=
+        0) {
         log_error("cannot load accounts", "\"error\":\"%s\"", err);
         return -1;
     }
@@ -398,7 +420,8 @@ static void on_accounts_changed(void *ud) {
 static int open_state(app *a) {
     if (!a->cfg.state_db || !*a->cfg.state_db) {
         log_warn("durable state disabled (STATE_DB is empty): affinity, cooldowns and counters "
-                 "start afresh on every restart", NULL);
+                 "start afresh on every restart",
+                 NULL);
         return 0;
     }
     char err[512];
@@ -421,7 +444,8 @@ int app_start(app **out, uv_loop_t *loop, config *cfg) {
     a->cfg = *cfg;
     memset(cfg, 0, sizeof *cfg); /* ownership moved */
     a->started_ns = clock_mono_ns();
-    auth_init(&a->auth, a->cfg.api_keys, a->cfg.metrics_token, a->cfg.metrics_public, a->cfg.admin_token);
+    auth_init(&a->auth, a->cfg.api_keys, a->cfg.metrics_token, a->cfg.metrics_public,
+              a->cfg.admin_token);
     a->stats = stats_new();
     catalog_init(&a->catalog);
 
@@ -440,11 +464,13 @@ int app_start(app **out, uv_loop_t *loop, config *cfg) {
 
     inflight_policy policy = INFLIGHT_FORK;
     inflight_parse_policy(a->cfg.inflight_policy, &policy);
-    a->inflight = inflight_new(loop, policy, a->cfg.inflight_queue, a->cfg.inflight_wait_ms, a->cfg.max_inflight);
+    a->inflight = inflight_new(loop, policy, a->cfg.inflight_queue, a->cfg.inflight_wait_ms,
+                               a->cfg.max_inflight);
     a->sessions = session_cache_new(a->cfg.session_cache_max, (int64_t)a->cfg.session_idle_ttl_ms);
     if (open_state(a) != 0) goto fail;
 
-    lingma_remote_options ro = {.base_url = a->cfg.upstream_url, .cosy_version = a->cfg.cosy_version};
+    lingma_remote_options ro = {.base_url = a->cfg.upstream_url,
+                                .cosy_version = a->cfg.cosy_version};
     http_client_options_defaults(&ro.http);
     ro.http.connect_timeout_ms = (long)a->cfg.connect_timeout_ms;
     ro.http.first_byte_timeout_ms = (long)a->cfg.first_byte_timeout_ms;
@@ -454,10 +480,18 @@ int app_start(app **out, uv_loop_t *loop, config *cfg) {
         log_error("cannot create the upstream client", NULL);
         goto fail;
     }
-    a->svc = (turn_services){loop, &a->cfg, &a->pool, a->remote, &a->catalog, a->sessions, a->inflight, a->stats};
-    a->admin = (admin_ctx){.cfg = &a->cfg, .auth = &a->auth, .pool = &a->pool, .sessions = a->sessions,
-                           .inflight = a->inflight, .stats = a->stats, .catalog = &a->catalog,
-                           .state = a->state, .accounts_changed = on_accounts_changed, .app_ud = a,
+    a->svc = (turn_services){loop,        &a->cfg,     &a->pool,    a->remote,
+                             &a->catalog, a->sessions, a->inflight, a->stats};
+    a->admin = (admin_ctx){.cfg = &a->cfg,
+                           .auth = &a->auth,
+                           .pool = &a->pool,
+                           .sessions = a->sessions,
+                           .inflight = a->inflight,
+                           .stats = a->stats,
+                           .catalog = &a->catalog,
+                           .state = a->state,
+                           .accounts_changed = on_accounts_changed,
+                           .app_ud = a,
                            .started_ms = clock_wall_ms()};
 
     http_server_config sc;
@@ -478,7 +512,8 @@ int app_start(app **out, uv_loop_t *loop, config *cfg) {
     sc.ud = a;
     int rc = http_server_start(&a->server, loop, &sc);
     if (rc < 0) {
-        log_error("cannot listen", "\"listen\":\"%s\",\"error\":\"%s\"", a->cfg.listen, uv_strerror(rc));
+        log_error("cannot listen", "\"listen\":\"%s\",\"error\":\"%s\"", a->cfg.listen,
+                  uv_strerror(rc));
         lingma_remote_free(a->remote, NULL, NULL);
         uv_run(loop, UV_RUN_NOWAIT);
         goto fail;
@@ -499,17 +534,20 @@ int app_start(app **out, uv_loop_t *loop, config *cfg) {
     http_server_address(a->server, host, sizeof host, &port);
     if (!auth_enabled(&a->auth))
         log_warn("AUTH DISABLED: API_KEYS is empty, anyone who can reach this port can use the "
-                 "upstream accounts", NULL);
+                 "upstream accounts",
+                 NULL);
     if (!a->pool.n)
         log_warn("no upstream account configured: chat requests will get 503/529 (set "
-                 "LINGMA_ACCOUNTS_FILE or LINGMA_CACHE_DIR)", NULL);
-    log_info("started", "\"version\":\"" LGW_VERSION "\",\"listen\":\"%s:%d\",\"upstream\":\"%s\","
+                 "LINGMA_ACCOUNTS_FILE or LINGMA_CACHE_DIR)",
+                 NULL);
+    log_info("started",
+             "\"version\":\"" LGW_VERSION "\",\"listen\":\"%s:%d\",\"upstream\":\"%s\","
              "\"accounts\":%zu,\"api_keys\":%zu,\"metrics\":\"%s\",\"admin\":\"%s\"",
              host, port, a->cfg.upstream_url, a->pool.n, a->auth.n_keys,
-             a->auth.metrics_public ? "public"
+             a->auth.metrics_public                                ? "public"
              : a->auth.has_metrics_token || auth_enabled(&a->auth) ? "token"
                                                                    : "disabled",
-             a->auth.has_admin_token ? "admin_token"
+             a->auth.has_admin_token  ? "admin_token"
              : auth_enabled(&a->auth) ? "api_keys"
                                       : "disabled");
     printf("listening on %s:%d\n", host, port);

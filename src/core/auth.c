@@ -22,8 +22,10 @@ void auth_key_id(const char *s, size_t len, char out[9]) {
 }
 
 static void trim(const char **s, size_t *n) {
-    while (*n && (**s == ' ' || **s == '\t')) (*s)++, (*n)--;
-    while (*n && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t')) (*n)--;
+    while (*n && (**s == ' ' || **s == '\t'))
+        (*s)++, (*n)--;
+    while (*n && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t'))
+        (*n)--;
 }
 
 void auth_init(auth *a, const char *api_keys_csv, const char *metrics_token, bool metrics_public,
@@ -73,7 +75,8 @@ static const char *bearer_token(const char *authorization, size_t *len) {
 /* Compares against every key so the time does not depend on which one matched. */
 static bool key_matches(const auth *a, const uint8_t d[32]) {
     int hit = 0;
-    for (size_t i = 0; i < a->n_keys; i++) hit |= CRYPTO_memcmp(a->keys[i], d, 32) == 0;
+    for (size_t i = 0; i < a->n_keys; i++)
+        hit |= CRYPTO_memcmp(a->keys[i], d, 32) == 0;
     return hit != 0;
 }
 
@@ -120,6 +123,7 @@ auth_result auth_check_admin(const auth *a, const char *authorization, const cha
     if (!tok) return AUTH_MISSING;
     uint8_t d[32];
     auth_digest(tok, n, d);
-    if (a->has_admin_token) return CRYPTO_memcmp(a->admin_token, d, 32) == 0 ? AUTH_OK : AUTH_INVALID;
+    if (a->has_admin_token)
+        return CRYPTO_memcmp(a->admin_token, d, 32) == 0 ? AUTH_OK : AUTH_INVALID;
     return key_matches(a, d) ? AUTH_OK : AUTH_INVALID;
 }

@@ -111,11 +111,14 @@ void canonical_message(buf *out, const conv_message *m) {
         case CONV_BLOCK_TEXT:
             if (b->text_len) put_field(out, 'T', b->text, b->text_len);
             break;
-        case CONV_BLOCK_TOOL_RESULT: put_field(out, 'R', b->text ? b->text : "", b->text_len); break;
+        case CONV_BLOCK_TOOL_RESULT:
+            put_field(out, 'R', b->text ? b->text : "", b->text_len);
+            break;
         case CONV_BLOCK_TOOL_CALL: put_tool_call(out, b->tool_name, b->text, b->text_len); break;
         case CONV_BLOCK_IMAGE: {
-            XXH128_hash_t h = b->data ? XXH3_128bits(b->data, b->data_len)
-                                      : XXH3_128bits(b->url ? b->url : "", b->url ? strlen(b->url) : 0);
+            XXH128_hash_t h = b->data
+                                  ? XXH3_128bits(b->data, b->data_len)
+                                  : XXH3_128bits(b->url ? b->url : "", b->url ? strlen(b->url) : 0);
             buf_putc(out, 'I');
             buf_append(out, &h, sizeof h);
             buf_putc(out, '\x1f');
@@ -134,9 +137,11 @@ static void put_system(buf *out, const char *s, size_t n) {
     size_t i = 0;
     while (i < n) {
         size_t e = i;
-        while (e < n && s[e] != '\n') e++;
+        while (e < n && s[e] != '\n')
+            e++;
         size_t p = i;
-        while (p < e && isspace((unsigned char)s[p])) p++;
+        while (p < e && isspace((unsigned char)s[p]))
+            p++;
         if (!(e - p >= sizeof billing - 1 && strncmp(s + p, billing, sizeof billing - 1) == 0)) {
             buf_append(&kept, s + i, e - i);
             buf_putc(&kept, '\n');

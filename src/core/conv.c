@@ -44,7 +44,8 @@ void conv_response_free(conv_response *r) {
 static void grow_append(char **p, size_t *len, size_t *cap, const char *s, size_t n) {
     if (*len + n + 1 > *cap) {
         size_t c = *cap ? *cap : 64;
-        while (c < *len + n + 1) c *= 2;
+        while (c < *len + n + 1)
+            c *= 2;
         *p = xrealloc(*p, c);
         *cap = c;
     }

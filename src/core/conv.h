@@ -124,8 +124,8 @@ typedef enum {
 const char *conv_error_class_name(conv_error_class c);
 
 typedef enum {
-    CONV_EV_TEXT_DELTA,     /* text, len */
-    CONV_EV_THINKING_DELTA, /* text, len */
+    CONV_EV_TEXT_DELTA,      /* text, len */
+    CONV_EV_THINKING_DELTA,  /* text, len */
     CONV_EV_TOOL_CALL_START, /* index, id, name: a new tool call begins */
     CONV_EV_TOOL_CALL_ARGS,  /* index, text, len: a fragment of the arguments JSON */
     CONV_EV_FINISH,          /* stop, usage: the generation ended normally */
@@ -173,6 +173,7 @@ typedef struct conv_response {
 
 void conv_response_init(conv_response *r);
 void conv_response_free(conv_response *r);
-/* Folds one event into the response (text, thinking, tool calls, finish; errors are the caller's). */
+/* Folds one event into the response (text, thinking, tool calls, finish; errors are the caller's).
+ */
 void conv_response_add(conv_response *r, const conv_event *ev);
 #endif

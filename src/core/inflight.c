@@ -22,7 +22,7 @@ typedef struct slot {
     inflight_waiter *waiters_head, *waiters_tail;
     size_t n_waiters;
     inflight_waiter *granting; /* a waiter given the free slot, not yet told */
-} slot; /* exists only while its session is busy */
+} slot;                        /* exists only while its session is busy */
 
 struct inflight {
     uv_loop_t *loop;
@@ -93,7 +93,8 @@ size_t inflight_turns(const inflight *g) { return g->turns; }
 
 static slot **find(inflight *g, const char *id) {
     slot **pp = &g->buckets[XXH3_64bits(id, strlen(id)) & (N_BUCKETS - 1)];
-    while (*pp && strcmp((*pp)->session_id, id) != 0) pp = &(*pp)->hnext;
+    while (*pp && strcmp((*pp)->session_id, id) != 0)
+        pp = &(*pp)->hnext;
     return pp;
 }
 
@@ -108,12 +109,14 @@ bool inflight_try_acquire(inflight *g, const char *session_id) {
 
 static void unlink_waiter(slot *s, inflight_waiter *w) {
     inflight_waiter **pp = &s->waiters_head;
-    while (*pp && *pp != w) pp = &(*pp)->next;
+    while (*pp && *pp != w)
+        pp = &(*pp)->next;
     if (!*pp) return;
     *pp = w->next;
     if (s->waiters_tail == w) {
         s->waiters_tail = NULL;
-        for (inflight_waiter *x = s->waiters_head; x; x = x->next) s->waiters_tail = x;
+        for (inflight_waiter *x = s->waiters_head; x; x = x->next)
+            s->waiters_tail = x;
     }
     s->n_waiters--;
 }
@@ -121,8 +124,10 @@ static void unlink_waiter(slot *s, inflight_waiter *w) {
 static void on_wait_timeout(uv_timer_t *t) {
     inflight_waiter *w = t->data;
     bool granted = w->holds;
-    if (granted) w->slot->granting = NULL;
-    else unlink_waiter(w->slot, w);
+    if (granted)
+        w->slot->granting = NULL;
+    else
+        unlink_waiter(w->slot, w);
     inflight_wait_cb cb = w->cb;
     void *ud = w->ud;
     waiter_close(w);
@@ -151,8 +156,10 @@ inflight_waiter *inflight_wait(inflight *g, const char *session_id, inflight_wai
         s->granting = w;
         return w;
     }
-    if (s->waiters_tail) s->waiters_tail->next = w;
-    else s->waiters_head = w;
+    if (s->waiters_tail)
+        s->waiters_tail->next = w;
+    else
+        s->waiters_head = w;
     s->waiters_tail = w;
     s->n_waiters++;
     return w;

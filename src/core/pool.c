@@ -50,7 +50,8 @@ void pool_init(pool *p, lingma_account_list *accounts, const pool_options *opt,
 }
 
 void pool_free(pool *p) {
-    for (size_t i = 0; i < p->n; i++) lingma_account_free(&p->accounts[i].cred);
+    for (size_t i = 0; i < p->n; i++)
+        lingma_account_free(&p->accounts[i].cred);
     free(p->accounts);
     free(p->accounts_file);
     memset(p, 0, sizeof *p);
@@ -69,10 +70,11 @@ void pool_transition(pool *p, pool_account *a, account_state to, const char *rea
         a->transient_run = 0;
         a->auth_retried = false;
     }
-    log_event(to == ACCOUNT_READY ? LOG_INFO : LOG_WARN, "account state",
-              "\"account\":\"%s\",\"from\":\"%s\",\"to\":\"%s\",\"reason\":\"%s\",\"cool_until_ms\":%lld",
-              a->cred.name, account_state_name(from), account_state_name(to), a->reason,
-              (long long)a->cool_until_ms);
+    log_event(
+        to == ACCOUNT_READY ? LOG_INFO : LOG_WARN, "account state",
+        "\"account\":\"%s\",\"from\":\"%s\",\"to\":\"%s\",\"reason\":\"%s\",\"cool_until_ms\":%lld",
+        a->cred.name, account_state_name(from), account_state_name(to), a->reason,
+        (long long)a->cool_until_ms);
 }
 
 static bool usable(const pool *p, const pool_account *a, int64_t now) {
@@ -128,7 +130,8 @@ bool pool_acquire(pool *p, pool_account *a) {
 /* base · 2^level, bounded by the rate-limit cap (also for repeated transient cooldowns). */
 static int64_t backoff_ms(const pool_options *o, int64_t base, unsigned level) {
     int64_t ms = base;
-    for (unsigned i = 0; i < level && ms < o->rate_limit_cap_ms; i++) ms *= 2;
+    for (unsigned i = 0; i < level && ms < o->rate_limit_cap_ms; i++)
+        ms *= 2;
     return ms < o->rate_limit_cap_ms ? ms : o->rate_limit_cap_ms;
 }
 
@@ -138,8 +141,10 @@ void pool_release(pool *p, pool_account *a, bool probe, conv_error_class cls) {
     if (probe) a->probing = false;
     int64_t now = clock_wall_ms();
     if (a->state == ACCOUNT_DISABLED) { /* only an admin reset brings it back */
-        if (cls == CONV_ERR_NONE) a->ok_total++;
-        else if (cls != CONV_ERR_REQUEST_FATAL && cls != CONV_ERR_CANCELLED) a->err_total++;
+        if (cls == CONV_ERR_NONE)
+            a->ok_total++;
+        else if (cls != CONV_ERR_REQUEST_FATAL && cls != CONV_ERR_CANCELLED)
+            a->err_total++;
         return;
     }
     switch (cls) {
@@ -147,7 +152,8 @@ void pool_release(pool *p, pool_account *a, bool probe, conv_error_class cls) {
         a->ok_total++;
         a->transient_run = 0;
         if (a->state != ACCOUNT_READY && a->state != ACCOUNT_DISABLED)
-            pool_transition(p, a, ACCOUNT_READY, was_probe ? "probe succeeded" : "request succeeded", 0);
+            pool_transition(p, a, ACCOUNT_READY,
+                            was_probe ? "probe succeeded" : "request succeeded", 0);
         else
             a->backoff_level = 0, a->auth_retried = false;
         return;
@@ -175,7 +181,8 @@ void pool_release(pool *p, pool_account *a, bool probe, conv_error_class cls) {
             int64_t ms = backoff_ms(&p->opt, p->opt.transient_cooldown_ms, a->backoff_level);
             a->backoff_level++;
             pool_transition(p, a, ACCOUNT_COOLING,
-                            cls == CONV_ERR_TIMEOUT ? "repeated timeouts" : "repeated upstream errors",
+                            cls == CONV_ERR_TIMEOUT ? "repeated timeouts"
+                                                    : "repeated upstream errors",
                             now + ms);
         }
         return;
@@ -220,7 +227,8 @@ int64_t pool_next_ready_ms(const pool *p) {
     for (size_t i = 0; i < p->n; i++) {
         const pool_account *a = &p->accounts[i];
         if (a->state == ACCOUNT_READY) return clock_wall_ms();
-        if (a->state == ACCOUNT_COOLING && (!best || a->cool_until_ms < best)) best = a->cool_until_ms;
+        if (a->state == ACCOUNT_COOLING && (!best || a->cool_until_ms < best))
+            best = a->cool_until_ms;
     }
     return best;
 }
@@ -232,7 +240,9 @@ bool pool_any_usable(const pool *p) {
     return false;
 }
 
-void pool_reset(pool *p, pool_account *a) { pool_transition(p, a, ACCOUNT_READY, "admin reset", 0); }
+void pool_reset(pool *p, pool_account *a) {
+    pool_transition(p, a, ACCOUNT_READY, "admin reset", 0);
+}
 
 void pool_reserve(pool *p, size_t cap) {
     if (cap <= p->cap) return;
@@ -312,7 +322,8 @@ int pool_reload(pool *p, lingma_account_list *fresh, pool_reload_result *res, ch
         pool_account *a = &p->accounts[i];
         if (a->removed) continue;
         bool present = false;
-        for (size_t j = 0; j < fresh->n && !present; j++) present = !strcmp(fresh->items[j].name, a->cred.name);
+        for (size_t j = 0; j < fresh->n && !present; j++)
+            present = !strcmp(fresh->items[j].name, a->cred.name);
         if (!present) {
             pool_remove_account(p, a);
             res->removed++;
@@ -327,9 +338,12 @@ int pool_reload(pool *p, lingma_account_list *fresh, pool_reload_result *res, ch
             continue;
         }
         bool replaced = false;
-        if (!pool_add_account(p, f, &replaced, err, err_cap)) rc = -1;
-        else if (replaced) res->updated++;
-        else res->added++;
+        if (!pool_add_account(p, f, &replaced, err, err_cap))
+            rc = -1;
+        else if (replaced)
+            res->updated++;
+        else
+            res->added++;
     }
     lingma_account_list_free(fresh);
     return rc;

@@ -14,21 +14,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { ACCOUNT_READY, ACCOUNT_COOLING, ACCOUNT_NEEDS_LOGIN, ACCOUNT_DISABLED } account_state;
+typedef enum {
+    ACCOUNT_READY,
+    ACCOUNT_COOLING,
+    ACCOUNT_NEEDS_LOGIN,
+    ACCOUNT_DISABLED
+} account_state;
 const char *account_state_name(account_state s);
 
 typedef struct pool_account {
     lingma_account cred;
     account_state state;
     char reason[64];
-    int64_t since_ms;        /* wall clock of the last transition */
-    int64_t cool_until_ms;   /* COOLING: when the half-open probe may run */
-    unsigned backoff_level;  /* consecutive rate-limit cooldowns, for the exponential backoff */
-    unsigned transient_run;  /* consecutive transient failures */
+    int64_t since_ms;       /* wall clock of the last transition */
+    int64_t cool_until_ms;  /* COOLING: when the half-open probe may run */
+    unsigned backoff_level; /* consecutive rate-limit cooldowns, for the exponential backoff */
+    unsigned transient_run; /* consecutive transient failures */
     unsigned inflight;
-    bool probing;            /* a half-open probe is in flight */
-    bool auth_retried;       /* credentials were re-read after an auth failure */
-    uint64_t last_used_seq;  /* LRU order */
+    bool probing;           /* a half-open probe is in flight */
+    bool auth_retried;      /* credentials were re-read after an auth failure */
+    uint64_t last_used_seq; /* LRU order */
     uint64_t ok_total, err_total;
     bool removed; /* deleted by the admin: a DISABLED tombstone that keeps its slot and name,
                      because turns may still hold a pointer to it (see pool_remove_account) */
@@ -39,7 +44,7 @@ typedef struct pool_options {
     int64_t rate_limit_cap_ms;  /* backoff ceiling */
     int64_t quota_cooldown_ms;  /* cooldown when the quota is exhausted (bounded wait for reset) */
     int64_t transient_cooldown_ms;
-    unsigned transient_threshold; /* consecutive transient failures before a cooldown */
+    unsigned transient_threshold;      /* consecutive transient failures before a cooldown */
     unsigned max_inflight_per_account; /* 0 = unlimited */
 } pool_options;
 

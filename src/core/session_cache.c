@@ -7,7 +7,7 @@ typedef struct entry {
     conv_hash key;
     session_binding b;
     bool continued;
-    struct entry *hnext;         /* hash chain */
+    struct entry *hnext;               /* hash chain */
     struct entry *lru_prev, *lru_next; /* head = most recently used */
 } entry;
 
@@ -35,7 +35,8 @@ session_cache *session_cache_new(size_t max_entries, int64_t idle_ttl_ms) {
     c->max = max_entries ? max_entries : 1;
     c->ttl_ms = idle_ttl_ms;
     c->n_buckets = 1024;
-    while (c->n_buckets < c->max / 2 && c->n_buckets < (1u << 22)) c->n_buckets *= 2;
+    while (c->n_buckets < c->max / 2 && c->n_buckets < (1u << 22))
+        c->n_buckets *= 2;
     c->buckets = xcalloc(c->n_buckets, sizeof *c->buckets);
     return c;
 }
@@ -65,10 +66,14 @@ static entry *find(const session_cache *c, const conv_hash *k) {
 }
 
 static void lru_unlink(session_cache *c, entry *e) {
-    if (e->lru_prev) e->lru_prev->lru_next = e->lru_next;
-    else c->lru_head = e->lru_next;
-    if (e->lru_next) e->lru_next->lru_prev = e->lru_prev;
-    else c->lru_tail = e->lru_prev;
+    if (e->lru_prev)
+        e->lru_prev->lru_next = e->lru_next;
+    else
+        c->lru_head = e->lru_next;
+    if (e->lru_next)
+        e->lru_next->lru_prev = e->lru_prev;
+    else
+        c->lru_tail = e->lru_prev;
     e->lru_prev = e->lru_next = NULL;
 }
 
@@ -82,7 +87,8 @@ static void lru_push_front(session_cache *c, entry *e) {
 
 static void remove_entry(session_cache *c, entry *e) {
     entry **pp = &c->buckets[bucket_of(c, &e->key)];
-    while (*pp != e) pp = &(*pp)->hnext;
+    while (*pp != e)
+        pp = &(*pp)->hnext;
     *pp = e->hnext;
     lru_unlink(c, e);
     free(e);
@@ -91,7 +97,8 @@ static void remove_entry(session_cache *c, entry *e) {
 
 /* Drops idle entries from the cold end, and anything over capacity. */
 static void evict(session_cache *c, int64_t now) {
-    while (c->lru_tail && (c->n > c->max || (c->ttl_ms > 0 && now - c->lru_tail->b.last_used_ms > c->ttl_ms)))
+    while (c->lru_tail &&
+           (c->n > c->max || (c->ttl_ms > 0 && now - c->lru_tail->b.last_used_ms > c->ttl_ms)))
         remove_entry(c, c->lru_tail);
 }
 
@@ -151,7 +158,8 @@ void session_cache_record(session_cache *c, const conv_hash *continued, const co
 size_t session_cache_size(const session_cache *c) { return c->n; }
 
 void session_cache_visit(const session_cache *c, session_cache_visit_fn fn, void *ud) {
-    for (entry *e = c->lru_tail; e; e = e->lru_prev) fn(&e->key, &e->b, e->continued, ud);
+    for (entry *e = c->lru_tail; e; e = e->lru_prev)
+        fn(&e->key, &e->b, e->continued, ud);
 }
 
 void session_cache_set_observer(session_cache *c, session_cache_visit_fn fn, void *ud) {

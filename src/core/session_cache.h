@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SESSION_ID_CAP 40
+#define SESSION_ID_CAP      40
 #define SESSION_ACCOUNT_CAP 64
 
 typedef enum { AFFINITY_MISS, AFFINITY_HIT, AFFINITY_FORK } affinity_result;

@@ -10,12 +10,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define SCHEMA_VERSION       1
-#define PENDING_AFFINITY_MAX 65536 /* rows waiting for a slow disk; beyond, new ones are dropped   \
-                                    */
-#define PRUNE_EVERY_MS  60000      /* expired / surplus affinity rows are deleted this often */
-#define BUSY_TIMEOUT_MS 5000       /* another process holding the write lock (shared file) */
-#define FP_BYTES        8          /* credential fingerprint: 16 hex chars of SHA-256 */
+#define SCHEMA_VERSION 1
+#define PENDING_AFFINITY_MAX                                                                       \
+    65536                     /* rows waiting for a slow disk; beyond, new ones are dropped        \
+                               */
+#define PRUNE_EVERY_MS  60000 /* expired / surplus affinity rows are deleted this often */
+#define BUSY_TIMEOUT_MS 5000  /* another process holding the write lock (shared file) */
+#define FP_BYTES        8     /* credential fingerprint: 16 hex chars of SHA-256 */
 
 typedef struct aff_rec {
     conv_hash key;

@@ -18,9 +18,9 @@ static const metric_def DEFS[] = {
 };
 
 /* Buckets in seconds: from 50 µs (gateway overhead) to 5 min (long generations). */
-static const double BUCKETS[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                 0.025,   0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,
-                                 10,      30,     60,      120,    300};
+static const double BUCKETS[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                 0.01,    0.025,  0.05,    0.1,    0.25,  0.5,    1,
+                                 2.5,     5,      10,      30,     60,    120,    300};
 #define N_BUCKETS (sizeof BUCKETS / sizeof BUCKETS[0])
 
 typedef struct series {
@@ -67,8 +67,12 @@ static series *get(stats *s, stat_id id, const char *labels) {
     return x;
 }
 
-void stats_add(stats *s, stat_id id, const char *labels, double v) { get(s, id, labels)->value += v; }
-void stats_set(stats *s, stat_id id, const char *labels, double v) { get(s, id, labels)->value = v; }
+void stats_add(stats *s, stat_id id, const char *labels, double v) {
+    get(s, id, labels)->value += v;
+}
+void stats_set(stats *s, stat_id id, const char *labels, double v) {
+    get(s, id, labels)->value = v;
+}
 
 void stats_observe(stats *s, stat_id id, const char *labels, double seconds) {
     series *x = get(s, id, labels);
@@ -79,7 +83,8 @@ void stats_observe(stats *s, stat_id id, const char *labels, double seconds) {
 }
 
 void stats_clear(stats *s, stat_id id) {
-    for (series *x = s->head[id]; x; x = x->next) x->value = 0;
+    for (series *x = s->head[id]; x; x = x->next)
+        x->value = 0;
 }
 
 double stats_get(const stats *s, stat_id id, const char *labels) {
@@ -91,9 +96,12 @@ double stats_get(const stats *s, stat_id id, const char *labels) {
 /* Label values are escaped per the exposition format: backslash, quote, newline. */
 static void put_label_value(buf *out, const char *v, size_t n) {
     for (size_t i = 0; i < n; i++) {
-        if (v[i] == '\\' || v[i] == '"') buf_putc(out, '\\'), buf_putc(out, v[i]);
-        else if (v[i] == '\n') buf_puts(out, "\\n");
-        else buf_putc(out, v[i]);
+        if (v[i] == '\\' || v[i] == '"')
+            buf_putc(out, '\\'), buf_putc(out, v[i]);
+        else if (v[i] == '\n')
+            buf_puts(out, "\\n");
+        else
+            buf_putc(out, v[i]);
     }
 }
 
@@ -122,8 +130,10 @@ static void put_labels(buf *out, const char *names, const char *values, const ch
 }
 
 static void put_value(buf *out, double v) {
-    if (v == (double)(int64_t)v && v < 9e15 && v > -9e15) buf_put_i64(out, (int64_t)v);
-    else buf_printf(out, "%.9g", v);
+    if (v == (double)(int64_t)v && v < 9e15 && v > -9e15)
+        buf_put_i64(out, (int64_t)v);
+    else
+        buf_printf(out, "%.9g", v);
 }
 
 void stats_render(const stats *s, buf *out) {
@@ -142,8 +152,10 @@ void stats_render(const stats *s, buf *out) {
             }
             for (size_t b = 0; b <= N_BUCKETS; b++) {
                 char le[48];
-                if (b < N_BUCKETS) snprintf(le, sizeof le, "le=\"%g\"", BUCKETS[b]);
-                else snprintf(le, sizeof le, "le=\"+Inf\"");
+                if (b < N_BUCKETS)
+                    snprintf(le, sizeof le, "le=\"%g\"", BUCKETS[b]);
+                else
+                    snprintf(le, sizeof le, "le=\"+Inf\"");
                 buf_printf(out, "%s_bucket", d->name);
                 put_labels(out, d->labels, x->labels, le);
                 buf_putc(out, ' ');
@@ -164,7 +176,8 @@ void stats_render(const stats *s, buf *out) {
 void stats_visit_counters(const stats *s, stats_visit_fn fn, void *ud) {
     for (int i = 0; i < STAT__COUNT; i++)
         if (DEFS[i].kind == KIND_COUNTER)
-            for (const series *x = s->head[i]; x; x = x->next) fn(DEFS[i].name, x->labels, x->value, ud);
+            for (const series *x = s->head[i]; x; x = x->next)
+                fn(DEFS[i].name, x->labels, x->value, ud);
 }
 
 int stats_restore_counter(stats *s, const char *metric, const char *labels, double value) {

@@ -13,9 +13,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MAX_MODELS 8
-#define MAX_TRIED 32
-#define MAX_ATTEMPTS 6
+#define MAX_MODELS     8
+#define MAX_TRIED      32
+#define MAX_ATTEMPTS   6
 #define MAX_TOKENS_CAP 16384 /* TAP caps max_tokens "to avoid upstream rejection" (§1.6.1) */
 
 typedef struct turn {
@@ -130,8 +130,10 @@ static void on_ping_timer_closed(uv_handle_t *h) {
     conv_request_free(&t->req);
     conv_response_free(&t->resp);
     if (t->encoder_ready) {
-        if (t->req.protocol == CONV_PROTO_OPENAI) openai_stream_free(&t->os);
-        else anthropic_stream_free(&t->as);
+        if (t->req.protocol == CONV_PROTO_OPENAI)
+            openai_stream_free(&t->os);
+        else
+            anthropic_stream_free(&t->as);
     }
     buf_free(&t->body);
     buf_free(&t->out);
@@ -299,8 +301,10 @@ static void finish_success(turn *t, const conv_event *ev) {
     if (t->req.stream) {
         ensure_encoder(t);
         if (!t->committed) commit_stream(t);
-        if (t->req.protocol == CONV_PROTO_OPENAI) openai_stream_event(&t->os, ev, &t->out);
-        else anthropic_stream_event(&t->as, ev, &t->out);
+        if (t->req.protocol == CONV_PROTO_OPENAI)
+            openai_stream_event(&t->os, ev, &t->out);
+        else
+            anthropic_stream_event(&t->as, ev, &t->out);
         write_out(t);
         log_turn_fields(t);
         stats_request_done(t, 200);
@@ -343,23 +347,28 @@ static void attempt_failed(turn *t, const conv_event *ev) {
     snprintf(labels, sizeof labels, "%s\x1f%s", a->cred.name, conv_error_class_name(cls));
     stats_add(t->svc->stats, STAT_upstream_attempts, labels, 1);
     if (cls == CONV_ERR_AUTH && pool_reload_after_auth_failure(t->svc->pool, a)) {
-        pool_release(t->svc->pool, a, t->acct_probe, CONV_ERR_CANCELLED); /* no verdict yet: retry it once */
+        pool_release(t->svc->pool, a, t->acct_probe,
+                     CONV_ERR_CANCELLED); /* no verdict yet: retry it once */
         t->auth_retry = a;
     } else {
         if (cls == CONV_ERR_RATE_LIMIT || cls == CONV_ERR_QUOTA) {
-            stats_add(t->svc->stats, STAT_cooldowns, cls == CONV_ERR_QUOTA ? "quota" : "rate_limit", 1);
+            stats_add(t->svc->stats, STAT_cooldowns, cls == CONV_ERR_QUOTA ? "quota" : "rate_limit",
+                      1);
         }
         pool_release(t->svc->pool, a, t->acct_probe, cls);
         if (t->n_tried < MAX_TRIED) t->tried[t->n_tried++] = a->cred.name;
     }
-    log_info("upstream attempt failed",
-             "\"request_id\":\"%s\",\"account\":\"%s\",\"class\":\"%s\",\"status\":%d,\"committed\":%s",
-             t->request_id, a->cred.name, conv_error_class_name(cls), ev->status,
-             t->committed ? "true" : "false");
+    log_info(
+        "upstream attempt failed",
+        "\"request_id\":\"%s\",\"account\":\"%s\",\"class\":\"%s\",\"status\":%d,\"committed\":%s",
+        t->request_id, a->cred.name, conv_error_class_name(cls), ev->status,
+        t->committed ? "true" : "false");
     if (t->committed) { /* bytes are out: end the stream with an error in the client's framing */
         ensure_encoder(t);
-        if (t->req.protocol == CONV_PROTO_OPENAI) openai_stream_event(&t->os, ev, &t->out);
-        else anthropic_stream_event(&t->as, ev, &t->out);
+        if (t->req.protocol == CONV_PROTO_OPENAI)
+            openai_stream_event(&t->os, ev, &t->out);
+        else
+            anthropic_stream_event(&t->as, ev, &t->out);
         write_out(t);
         log_turn_fields(t);
         stats_request_done(t, 200);
@@ -396,8 +405,10 @@ static void on_upstream_event(const conv_event *ev, void *ud) {
     if (!t->req.stream) return; /* collected; answered at FINISH */
     ensure_encoder(t);
     commit_stream(t);
-    if (t->req.protocol == CONV_PROTO_OPENAI) openai_stream_event(&t->os, ev, &t->out);
-    else anthropic_stream_event(&t->as, ev, &t->out);
+    if (t->req.protocol == CONV_PROTO_OPENAI)
+        openai_stream_event(&t->os, ev, &t->out);
+    else
+        anthropic_stream_event(&t->as, ev, &t->out);
     write_out(t);
 }
 
@@ -468,7 +479,8 @@ static void attempt_next(turn *t) {
                                 on_upstream_event, t);
     buf_free(&t->body); /* signed and copied by the transport; a retry rebuilds it */
     if (!t->call) {
-        conv_event ev = {.type = CONV_EV_ERROR, .err_class = CONV_ERR_TRANSIENT,
+        conv_event ev = {.type = CONV_EV_ERROR,
+                         .err_class = CONV_ERR_TRANSIENT,
                          .text = "could not start the upstream call"};
         ev.len = strlen(ev.text);
         attempt_failed(t, &ev);
@@ -508,8 +520,10 @@ void turn_start(turn_services *svc, http_exchange *ex, conv_request *req,
     conv_response_init(&t->resp);
     uv_timer_init(svc->loop, &t->ping_timer);
     t->ping_timer.data = t;
-    if (t->req.protocol == CONV_PROTO_OPENAI) openai_new_completion_id(t->msg_id);
-    else anthropic_new_message_id(t->msg_id);
+    if (t->req.protocol == CONV_PROTO_OPENAI)
+        openai_new_completion_id(t->msg_id);
+    else
+        anthropic_new_message_id(t->msg_id);
     t->prompt_estimate = codec_estimate_request_tokens(&t->req);
     http_exchange_set_callbacks(ex, on_client_abort, on_client_drain, t);
 
@@ -517,14 +531,18 @@ void turn_start(turn_services *svc, http_exchange *ex, conv_request *req,
     const char *key = resolve_model(svc->catalog, t->req.model, svc->cfg->default_model, &kind);
     if (!key) {
         char msg[300];
-        snprintf(msg, sizeof msg, "The model `%.200s` does not exist or you do not have access to it.",
+        snprintf(msg, sizeof msg,
+                 "The model `%.200s` does not exist or you do not have access to it.",
                  t->req.model ? t->req.model : "");
-        respond_error(t, 404, t->req.protocol == CONV_PROTO_OPENAI ? "invalid_request_error" : "not_found_error",
+        respond_error(t, 404,
+                      t->req.protocol == CONV_PROTO_OPENAI ? "invalid_request_error"
+                                                           : "not_found_error",
                       msg, "model_not_found", NULL);
         turn_finish(t);
         return;
     }
-    t->n_models = catalog_attempt_order(svc->catalog, key, svc->cfg->fallback_models, t->models, MAX_MODELS);
+    t->n_models =
+        catalog_attempt_order(svc->catalog, key, svc->cfg->fallback_models, t->models, MAX_MODELS);
 
     if (!inflight_turn_begin(svc->inflight)) {
         respond_overloaded(t);
@@ -539,8 +557,10 @@ void turn_start(turn_services *svc, http_exchange *ex, conv_request *req,
     t->affinity = session_cache_lookup(svc->sessions, t->prefixes, t->req.n_messages + 1,
                                        &t->binding, &t->matched);
     stats_add(svc->stats, STAT_affinity, affinity_result_name(t->affinity), 1);
-    if (t->affinity == AFFINITY_HIT) snprintf(t->session_id, sizeof t->session_id, "%s", t->binding.session_id);
-    else new_session_id(t);
+    if (t->affinity == AFFINITY_HIT)
+        snprintf(t->session_id, sizeof t->session_id, "%s", t->binding.session_id);
+    else
+        new_session_id(t);
 
     if (inflight_try_acquire(svc->inflight, t->session_id)) {
         t->session_held = true;

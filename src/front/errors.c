@@ -70,10 +70,10 @@ errors_mapping errors_map_class(conv_protocol proto, conv_error_class cls) {
                   : (errors_mapping){500, "api_error", NULL};
     case CONV_ERR_CONFIG_FATAL:
     case CONV_ERR_CANCELLED:
-    case CONV_ERR_NONE:
-        break;
+    case CONV_ERR_NONE: break;
     }
-    return oa ? (errors_mapping){500, "server_error", NULL} : (errors_mapping){500, "api_error", NULL};
+    return oa ? (errors_mapping){500, "server_error", NULL}
+              : (errors_mapping){500, "api_error", NULL};
 }
 
 errors_mapping errors_map_overloaded(conv_protocol proto) {

@@ -9,8 +9,7 @@
 void errors_openai_json(buf *out, const char *message, const char *type, const char *param,
                         const char *code);
 /* {"type":"error","error":{"type":…,"message":…},"request_id":…} */
-void errors_anthropic_json(buf *out, const char *type, const char *message,
-                           const char *request_id);
+void errors_anthropic_json(buf *out, const char *type, const char *message, const char *request_id);
 
 /* The Anthropic error.type for an HTTP status (400 → invalid_request_error, ...). */
 const char *errors_anthropic_type_for_status(int status);

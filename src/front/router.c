@@ -38,8 +38,10 @@ route_match router_match(const char *method, const char *path) {
         const route_entry *r = &ROUTES[i];
         size_t rl = strlen(r->path);
         bool hit;
-        if (r->prefix) hit = plen > rl && strncmp(path, r->path, rl) == 0;
-        else hit = plen == rl && strncmp(path, r->path, rl) == 0;
+        if (r->prefix)
+            hit = plen > rl && strncmp(path, r->path, rl) == 0;
+        else
+            hit = plen == rl && strncmp(path, r->path, rl) == 0;
         if (!hit) continue;
         if (r->method && strcmp(method, r->method) != 0 &&
             !(strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0)) {

@@ -191,13 +191,15 @@ static void conn_writev(conn *c, uv_buf_t *bufs, unsigned n) {
             return;
         }
         size_t left = w > 0 ? (size_t)w : 0;
-        while (i < n && left >= bufs[i].len) left -= bufs[i++].len;
+        while (i < n && left >= bufs[i].len)
+            left -= bufs[i++].len;
         if (i < n && left) {
             bufs[i].base += left;
             bufs[i].len -= left;
         }
     }
-    for (; i < n; i++) buf_append(&c->out_next, bufs[i].base, bufs[i].len);
+    for (; i < n; i++)
+        buf_append(&c->out_next, bufs[i].base, bufs[i].len);
     conn_start_write(c);
     if (!c->write_inflight && conn_pending_output(c) == 0) conn_after_output_drained(c);
 }
@@ -288,8 +290,10 @@ static void conn_arm_timer(conn *c) {
         uint64_t elapsed = (clock_mono_ns() - c->request_start_ns) / 1000000u;
         if (c->phase == PHASE_HEADERS) ms = elapsed >= ms ? 1 : ms - elapsed;
     }
-    if (ms) uv_timer_start(&c->timer, on_conn_timer, ms, 0);
-    else uv_timer_stop(&c->timer);
+    if (ms)
+        uv_timer_start(&c->timer, on_conn_timer, ms, 0);
+    else
+        uv_timer_stop(&c->timer);
 }
 
 /* ---------------------------------------------------------------- exchange */
@@ -342,8 +346,10 @@ static void exchange_finish(http_exchange *ex) {
     c->request_start_ns = 0;
     c->first_request = false;
     conn_arm_timer(c);
-    if (c->dispatching) c->finished_in_dispatch = true;
-    else conn_process_pending(c);
+    if (c->dispatching)
+        c->finished_in_dispatch = true;
+    else
+        conn_process_pending(c);
 }
 
 static void write_head(http_exchange *ex, int status, const char *content_type,
@@ -354,12 +360,16 @@ static void write_head(http_exchange *ex, int status, const char *content_type,
     buf_printf(&h, "HTTP/1.%d %d %s\r\n", ex->req.http_minor >= 1 ? 1 : 0, status,
                http_status_text(status));
     if (content_type) buf_printf(&h, "Content-Type: %s\r\n", content_type);
-    if (content_length >= 0) buf_printf(&h, "Content-Length: %lld\r\n", content_length);
-    else if (ex->chunked) buf_puts(&h, "Transfer-Encoding: chunked\r\n");
+    if (content_length >= 0)
+        buf_printf(&h, "Content-Length: %lld\r\n", content_length);
+    else if (ex->chunked)
+        buf_puts(&h, "Transfer-Encoding: chunked\r\n");
     buf_printf(&h, "request-id: %s\r\nx-request-id: %s\r\n", ex->request_id, ex->request_id);
     if (c->srv->shutting_down) ex->keep_alive = false;
-    if (!ex->keep_alive) buf_puts(&h, "Connection: close\r\n");
-    else if (ex->req.http_minor == 0) buf_puts(&h, "Connection: keep-alive\r\n");
+    if (!ex->keep_alive)
+        buf_puts(&h, "Connection: close\r\n");
+    else if (ex->req.http_minor == 0)
+        buf_puts(&h, "Connection: keep-alive\r\n");
     if (extra_headers) buf_puts(&h, extra_headers);
     buf_puts(&h, "\r\n");
     ex->status = status;
@@ -396,7 +406,8 @@ bool http_stream_write(http_exchange *ex, const char *data, size_t len) {
     } else {
         char head[20];
         int hl = snprintf(head, sizeof head, "%zx\r\n", len);
-        uv_buf_t bufs[3] = {uv_buf_init(head, (unsigned)hl), uv_buf_init((char *)data, (unsigned)len),
+        uv_buf_t bufs[3] = {uv_buf_init(head, (unsigned)hl),
+                            uv_buf_init((char *)data, (unsigned)len),
                             uv_buf_init((char *)"\r\n", 2)};
         ex->bytes_out += (uint64_t)hl + len + 2;
         conn_writev(c, bufs, 3);
@@ -537,8 +548,10 @@ static size_t conn_parse(conn *c, const char *data, size_t len) {
     size_t consumed = 0;
     request_parsed parsed;
     request_parser_result res = request_parser_feed(&c->rp, data, len, &consumed, &parsed);
-    if (res == REQUEST_PARSER_REQUEST) conn_take_request(c, &parsed);
-    else if (res == REQUEST_PARSER_ERROR) conn_reject(c, request_parser_status(&c->rp));
+    if (res == REQUEST_PARSER_REQUEST)
+        conn_take_request(c, &parsed);
+    else if (res == REQUEST_PARSER_ERROR)
+        conn_reject(c, request_parser_status(&c->rp));
     return consumed;
 }
 
@@ -615,7 +628,8 @@ static void conn_close(conn *c, const char *reason) {
         return;
     }
     c->closing = true;
-    if (reason && log_enabled(LOG_DEBUG)) log_debug("connection closed", "\"reason\":\"%s\"", reason);
+    if (reason && log_enabled(LOG_DEBUG))
+        log_debug("connection closed", "\"reason\":\"%s\"", reason);
     http_exchange *ex = c->ex;
     if (ex) {
         c->ex = NULL;
@@ -626,8 +640,10 @@ static void conn_close(conn *c, const char *reason) {
     }
     /* unlink */
     http_server *srv = c->srv;
-    if (c->prev) c->prev->next = c->next;
-    else srv->conns = c->next;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     c->prev = c->next = NULL;
     uv_timer_stop(&c->timer);

@@ -24,7 +24,7 @@ typedef struct http_server http_server;
 typedef struct http_exchange http_exchange;
 
 typedef struct http_header {
-    const char *name; /* NUL-terminated, as received */
+    const char *name;  /* NUL-terminated, as received */
     const char *value; /* NUL-terminated, surrounding whitespace trimmed */
     size_t name_len, value_len;
 } http_header;
@@ -65,9 +65,9 @@ typedef struct http_server_config {
     unsigned max_connections;
     uint64_t header_timeout_ms;
     uint64_t body_timeout_ms;
-    uint64_t idle_timeout_ms;   /* keep-alive idle */
-    uint64_t write_timeout_ms;  /* output not draining for this long closes the connection */
-    size_t output_high_water;   /* above this the exchange is "congested" (backpressure) */
+    uint64_t idle_timeout_ms;  /* keep-alive idle */
+    uint64_t write_timeout_ms; /* output not draining for this long closes the connection */
+    size_t output_high_water;  /* above this the exchange is "congested" (backpressure) */
     int backlog;
     bool access_log;
     http_handler_fn handler;

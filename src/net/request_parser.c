@@ -63,7 +63,8 @@ static int on_header_field(llhttp_t *l, const char *at, size_t len) {
         }
         if (p->n_spans == p->spans_cap) {
             p->spans_cap = p->spans_cap ? p->spans_cap * 2 : 16;
-            if (p->spans_cap > REQUEST_PARSER_MAX_HEADERS) p->spans_cap = REQUEST_PARSER_MAX_HEADERS;
+            if (p->spans_cap > REQUEST_PARSER_MAX_HEADERS)
+                p->spans_cap = REQUEST_PARSER_MAX_HEADERS;
             p->spans = xrealloc(p->spans, p->spans_cap * sizeof *p->spans);
         }
         p->spans[p->n_spans].name_off = (uint32_t)p->store.len;
@@ -99,7 +100,8 @@ static int on_header_value_complete(llhttp_t *l) {
     if (p->n_spans == p->spans_cap) return HPE_USER; /* no header was started */
     if (p->part != PART_VALUE) p->spans[p->n_spans].val_off = (uint32_t)p->store.len;
     size_t start = p->spans[p->n_spans].val_off, end = p->store.len;
-    while (end > start && (p->store.data[end - 1] == ' ' || p->store.data[end - 1] == '\t')) end--;
+    while (end > start && (p->store.data[end - 1] == ' ' || p->store.data[end - 1] == '\t'))
+        end--;
     p->store.len = end;
     p->spans[p->n_spans].val_len = (uint32_t)(end - start);
     buf_putc(&p->store, '\0');
@@ -160,9 +162,9 @@ static int on_message_complete(llhttp_t *l) {
     if (!r->body.data) buf_reserve(&r->body, 0), r->body.data[0] = '\0';
     r->headers = xcalloc(p->n_spans ? p->n_spans : 1, sizeof *r->headers);
     for (size_t i = 0; i < p->n_spans; i++)
-        r->headers[i] = (http_header){r->store.data + p->spans[i].name_off,
-                                      r->store.data + p->spans[i].val_off, p->spans[i].name_len,
-                                      p->spans[i].val_len};
+        r->headers[i] =
+            (http_header){r->store.data + p->spans[i].name_off, r->store.data + p->spans[i].val_off,
+                          p->spans[i].name_len, p->spans[i].val_len};
     r->n_headers = p->n_spans;
     r->method = llhttp_method_name((llhttp_method_t)l->method);
     r->target = r->store.data;

@@ -25,7 +25,7 @@ typedef struct request_parsed {
 void request_parsed_free(request_parsed *r);
 
 typedef struct request_parser_events {
-    void (*on_begin)(void *ud);                        /* first byte of a request */
+    void (*on_begin)(void *ud);                         /* first byte of a request */
     void (*on_headers)(void *ud, bool expect_continue); /* headers accepted, body follows */
 } request_parser_events;
 
@@ -40,7 +40,7 @@ typedef struct request_parser {
      * 4 KiB on every idle or streaming connection. */
     struct request_span {
         uint32_t name_off, name_len, val_off, val_len;
-    } *spans;
+    } * spans;
     size_t n_spans, spans_cap;
     int part; /* 0 none, 1 field, 2 value */
     uint32_t url_len;
@@ -54,7 +54,7 @@ typedef struct request_parser {
 typedef enum {
     REQUEST_PARSER_MORE,    /* everything consumed, no complete request yet */
     REQUEST_PARSER_REQUEST, /* a request is complete; bytes after it were not consumed */
-    REQUEST_PARSER_ERROR,   /* malformed or over a limit: respond request_parser_status() and close */
+    REQUEST_PARSER_ERROR, /* malformed or over a limit: respond request_parser_status() and close */
 } request_parser_result;
 
 void request_parser_init(request_parser *p, size_t max_header_bytes, size_t max_body_bytes,

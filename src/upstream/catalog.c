@@ -53,7 +53,8 @@ int catalog_parse(catalog *c, const char *json, size_t len) {
     json_tokener_free(tok);
     json_object *chat;
     if (!root || !json_object_is_type(root, json_type_object) ||
-        !json_object_object_get_ex(root, "chat", &chat) || !json_object_is_type(chat, json_type_array)) {
+        !json_object_object_get_ex(root, "chat", &chat) ||
+        !json_object_is_type(chat, json_type_array)) {
         json_object_put(root);
         return -1;
     }
@@ -73,7 +74,8 @@ int catalog_parse(catalog *c, const char *json, size_t len) {
         cm->is_vl = obj_bool(m, "is_vl", false) || obj_bool(m, "multiModalSupported", false);
         cm->is_reasoning = obj_bool(m, "is_reasoning", false);
         json_object *mit;
-        cm->max_input_tokens = json_object_object_get_ex(m, "max_input_tokens", &mit) ? json_object_get_int64(mit) : 0;
+        cm->max_input_tokens =
+            json_object_object_get_ex(m, "max_input_tokens", &mit) ? json_object_get_int64(mit) : 0;
     }
     json_object_put(root);
     next.fetched_ms = clock_wall_ms();
@@ -122,8 +124,10 @@ size_t catalog_attempt_order(const catalog *c, const char *primary, const char *
     while (*p && nl < 32) {
         size_t l = strcspn(p, ",");
         const char *s = p;
-        while (l && *s == ' ') s++, l--;
-        while (l && s[l - 1] == ' ') l--;
+        while (l && *s == ' ')
+            s++, l--;
+        while (l && s[l - 1] == ' ')
+            l--;
         if (l && l < 64) {
             memcpy(list[nl], s, l);
             list[nl++][l] = '\0';
@@ -136,7 +140,8 @@ size_t catalog_attempt_order(const catalog *c, const char *primary, const char *
         if (strcmp(list[i], primary) == 0) start = i + 1;
     for (size_t i = start; i < nl && n < max; i++) {
         bool dup = false;
-        for (size_t k = 0; k < n; k++) dup |= strcmp(storage[k], list[i]) == 0;
+        for (size_t k = 0; k < n; k++)
+            dup |= strcmp(storage[k], list[i]) == 0;
         if (dup || (c->n && !catalog_find(c, list[i]))) continue;
         snprintf(storage[n++], 64, "%s", list[i]);
     }

@@ -542,7 +542,8 @@ int credentials_remove(const char *path, const char *name, bool *found, char *er
     for (size_t i = 0; i < json_object_array_length(arr) && !*found; i++) {
         json_object *nm = NULL;
         json_object_object_get_ex(json_object_array_get_idx(arr, i), "name", &nm);
-        if (json_object_is_type(nm, json_type_string) && !strcmp(json_object_get_string(nm), name)) {
+        if (json_object_is_type(nm, json_type_string) &&
+            !strcmp(json_object_get_string(nm), name)) {
             json_object_array_del_idx(arr, i, 1);
             *found = true;
         }

@@ -57,7 +57,8 @@ static void put_parts_content(buf *out, const conv_message *m) {
     buf_putc(out, '[');
     bool first = true;
     bool has_text = false;
-    for (size_t i = 0; i < m->n_blocks; i++) has_text |= m->blocks[i].type == CONV_BLOCK_TEXT;
+    for (size_t i = 0; i < m->n_blocks; i++)
+        has_text |= m->blocks[i].type == CONV_BLOCK_TEXT;
     if (has_text) {
         buf_puts(out, "{\"type\":\"text\",\"text\":");
         put_text_content(out, m);
@@ -98,8 +99,10 @@ static void put_message(buf *out, const conv_message *m) {
     buf_puts(out, "{\"role\":\"");
     buf_puts(out, role_name(m->role));
     buf_puts(out, "\",\"content\":");
-    if (message_has_images(m)) put_parts_content(out, m);
-    else put_text_content(out, m);
+    if (message_has_images(m))
+        put_parts_content(out, m);
+    else
+        put_text_content(out, m);
     if (m->role == CONV_ROLE_ASSISTANT) put_tool_calls(out, m);
     if (m->role == CONV_ROLE_TOOL) {
         for (size_t i = 0; i < m->n_blocks; i++)
@@ -200,8 +203,9 @@ void lingma_body_build(const conv_request *r, const lingma_body_opts *o, buf *ou
     json_put_str(out, key);
     buf_puts(out, ",\"display_name\":\"\",\"model\":");
     json_put_str(out, key);
-    buf_printf(out, ",\"format\":\"\",\"is_vl\":%s,\"is_reasoning\":%s,\"api_key\":\"\",\"url\":\"\","
-                    "\"source\":\"\",\"enable\":false}",
+    buf_printf(out,
+               ",\"format\":\"\",\"is_vl\":%s,\"is_reasoning\":%s,\"api_key\":\"\",\"url\":\"\","
+               "\"source\":\"\",\"enable\":false}",
                o->is_vl || r->has_images ? "true" : "false",
                o->is_reasoning || r->thinking || strstr(key, "thinking") ? "true" : "false");
     buf_puts(out, ",\"messages\":[");
@@ -219,8 +223,9 @@ void lingma_body_build(const conv_request *r, const lingma_body_opts *o, buf *ou
     }
     buf_puts(out, "],\"business\":{\"product\":\"jb_plugin\",\"version\":");
     json_put_str(out, o->cosy_version ? o->cosy_version : "2.11.2");
-    buf_printf(out, ",\"type\":\"memory\",\"id\":\"%s\",\"begin_at\":%lld,\"stage\":\"start\","
-                    "\"name\":\"memory_intent_recognition_%s\"}",
+    buf_printf(out,
+               ",\"type\":\"memory\",\"id\":\"%s\",\"begin_at\":%lld,\"stage\":\"start\","
+               "\"name\":\"memory_intent_recognition_%s\"}",
                biz_id, (long long)clock_wall_ms(), rid);
     put_tools(out, r);
     buf_putc(out, '}');

@@ -10,8 +10,9 @@
 #include <string.h>
 
 #define CHAT_PATH                                                                                  \
-    "/algo/api/v2/service/pro/sse/agent_chat_generation?FetchKeys=llm_model_result&AgentId=agent_common"
-#define MODELS_PATH "/algo/api/v2/model/list"
+    "/algo/api/v2/service/pro/sse/"                                                                \
+    "agent_chat_generation?FetchKeys=llm_model_result&AgentId=agent_common"
+#define MODELS_PATH    "/algo/api/v2/model/list"
 #define ERROR_BODY_MAX (64 * 1024)
 
 typedef struct models_ctx models_ctx;
@@ -49,7 +50,8 @@ int lingma_remote_new(lingma_remote **out, uv_loop_t *loop, const lingma_remote_
         return rc;
     }
     size_t bl = strlen(opt->base_url);
-    while (bl && opt->base_url[bl - 1] == '/') bl--; /* trailing slashes trimmed (§1.1) */
+    while (bl && opt->base_url[bl - 1] == '/')
+        bl--; /* trailing slashes trimmed (§1.1) */
     r->base_url = xstrndup(opt->base_url, bl);
     r->cosy_version = xstrdup(opt->cosy_version ? opt->cosy_version : COSY_DEFAULT_VERSION);
     *out = r;
@@ -83,7 +85,8 @@ void lingma_remote_free(lingma_remote *r, void (*done)(void *), void *ud) {
         c->cancelled = true;
         if (!c->in_callback) call_free(c); /* else its callback frees it on the way out */
     }
-    while (r->fetches) models_free(r->fetches);
+    while (r->fetches)
+        models_free(r->fetches);
     free_ctx *f = xcalloc(1, sizeof *f);
     *f = (free_ctx){r, done, ud};
     http_client_free(r->http, on_http_freed, f);
@@ -121,15 +124,21 @@ static void call_deliver(const conv_event *ev, void *ud) {
 
 static void call_fail(lingma_call *c, conv_error_class cls, int status, const char *code,
                       const char *msg) {
-    conv_event ev = {.type = CONV_EV_ERROR, .err_class = cls, .status = status, .err_code = code,
-                     .text = msg, .len = msg ? strlen(msg) : 0};
+    conv_event ev = {.type = CONV_EV_ERROR,
+                     .err_class = cls,
+                     .status = status,
+                     .err_code = code,
+                     .text = msg,
+                     .len = msg ? strlen(msg) : 0};
     call_deliver(&ev, c);
 }
 
 static void call_free(lingma_call *c) {
     if (c->r) {
-        if (c->prev) c->prev->next = c->next;
-        else c->r->calls = c->next;
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            c->r->calls = c->next;
         if (c->next) c->next->prev = c->prev;
     }
     sse_decoder_free(&c->dec);
@@ -141,8 +150,10 @@ static void on_chat_response(http_call *h, int status, const char *content_type,
     (void)h;
     lingma_call *c = ud;
     c->status = status;
-    if (status >= 400) c->error_mode = true;
-    else sse_decoder_set_content_type(&c->dec, content_type);
+    if (status >= 400)
+        c->error_mode = true;
+    else
+        sse_decoder_set_content_type(&c->dec, content_type);
 }
 
 static void on_chat_data(http_call *h, const char *data, size_t len, void *ud) {
@@ -175,7 +186,8 @@ static void error_body_fields(const char *body, size_t len, char *code, size_t c
     json_object *v;
     if (json_object_object_get_ex(o, "code", &v) || json_object_object_get_ex(o, "errorCode", &v))
         snprintf(code, code_cap, "%s", json_object_get_string(v));
-    if (json_object_object_get_ex(o, "message", &v) || json_object_object_get_ex(o, "errorMessage", &v))
+    if (json_object_object_get_ex(o, "message", &v) ||
+        json_object_object_get_ex(o, "errorMessage", &v))
         snprintf(msg, msg_cap, "%s", json_object_get_string(v));
     else if (json_object_object_get_ex(o, "error", &v)) {
         json_object *m;
@@ -194,9 +206,9 @@ static void on_chat_done(http_call *h, const http_call_result *res, void *ud) {
     c->in_callback = true; /* freed below whatever the handlers do */
     if (!c->terminal) {
         if (!res->ok) {
-            bool timeout = res->kind == HTTP_ERR_TIMEOUT_CONNECT ||
-                           res->kind == HTTP_ERR_TIMEOUT_FIRST_BYTE ||
-                           res->kind == HTTP_ERR_TIMEOUT_STALL || res->kind == HTTP_ERR_TIMEOUT_TOTAL;
+            bool timeout =
+                res->kind == HTTP_ERR_TIMEOUT_CONNECT || res->kind == HTTP_ERR_TIMEOUT_FIRST_BYTE ||
+                res->kind == HTTP_ERR_TIMEOUT_STALL || res->kind == HTTP_ERR_TIMEOUT_TOTAL;
             char msg[256];
             snprintf(msg, sizeof msg, "upstream %s: %s", http_error_kind_name(res->kind),
                      res->message ? res->message : "");
@@ -205,8 +217,8 @@ static void on_chat_done(http_call *h, const http_call_result *res, void *ud) {
             char code[64], msg[512];
             error_body_fields(c->error_body.data ? c->error_body.data : "", c->error_body.len, code,
                               sizeof code, msg, sizeof msg);
-            conv_error_class cls = upstream_classify(c->status, 0, code[0] ? code : NULL,
-                                                     c->error_body.data);
+            conv_error_class cls =
+                upstream_classify(c->status, 0, code[0] ? code : NULL, c->error_body.data);
             call_fail(c, cls, c->status, code[0] ? code : NULL, msg);
         } else {
             sse_decoder_finish(&c->dec);
@@ -226,8 +238,8 @@ lingma_call *lingma_chat_start(lingma_remote *r, const lingma_account *acct, con
     buf url = BUF_INIT;
     buf_puts(&url, r->base_url);
     buf_puts(&url, CHAT_PATH);
-    http_call_request req = {.method = "POST", .url = url.data, .headers = h, .body = body,
-                             .body_len = body_len};
+    http_call_request req = {
+        .method = "POST", .url = url.data, .headers = h, .body = body, .body_len = body_len};
     http_call_callbacks cbs = {on_chat_response, on_chat_data, on_chat_done};
     c->http = http_call_start(r->http, &req, &cbs, c);
     buf_free(&url);
@@ -269,8 +281,10 @@ struct models_ctx {
 };
 
 static void models_unlink(models_ctx *m) {
-    if (m->prev) m->prev->next = m->next;
-    else m->r->fetches = m->next;
+    if (m->prev)
+        m->prev->next = m->next;
+    else
+        m->r->fetches = m->next;
     if (m->next) m->next->prev = m->prev;
 }
 
@@ -301,7 +315,8 @@ static void on_models_done(http_call *h, const http_call_result *res, void *ud) 
     free(m);
 }
 
-int lingma_models_fetch(lingma_remote *r, const lingma_account *acct, lingma_models_cb cb, void *ud) {
+int lingma_models_fetch(lingma_remote *r, const lingma_account *acct, lingma_models_cb cb,
+                        void *ud) {
     struct curl_slist *h = signed_headers(r, acct, MODELS_PATH, "", 0, "application/json");
     if (!h) return -1;
     models_ctx *m = xcalloc(1, sizeof *m);

@@ -36,5 +36,6 @@ void lingma_call_resume(lingma_call *c);
 /* GET the model list for an account; cb gets the HTTP status (0 on transport failure) and the
  * body (borrowed for the callback). */
 typedef void (*lingma_models_cb)(int status, const char *body, size_t len, void *ud);
-int lingma_models_fetch(lingma_remote *r, const lingma_account *acct, lingma_models_cb cb, void *ud);
+int lingma_models_fetch(lingma_remote *r, const lingma_account *acct, lingma_models_cb cb,
+                        void *ud);
 #endif

@@ -357,9 +357,6 @@ static void on_chunk(sse_decoder *d, json_object *o, int status) {
     /* TAP's alternative finish frame: timings plus usage, no choices. */
     if (!choices && (get(o, "firstTokenDuration") || get(o, "totalDuration")))
         d->gen_finished = true;
-    /* Finish reason and usage in hand: the answer is complete now. Waiting for [DONE] would hold
-     * the client's last chunk back by the upstream's tail latency. */
-    if (d->gen_finished && d->usage.known) complete(d);
 }
 
 static bool is_done(const char *s, size_t n) { return n == 6 && !memcmp(s, "[DONE]", 6); }

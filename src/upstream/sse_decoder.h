@@ -8,9 +8,9 @@
  * OpenAI chat.completion.chunk or an error object.
  *
  * Terminal events: exactly one CONV_EV_FINISH or CONV_EV_ERROR is emitted over the life of the
- * decoder (FINISH as soon as a finish_reason and usage were seen, else at [DONE], or at finish()
- * when a finish_reason was seen); after it, input is ignored. The callback must not free the
- * decoder. */
+ * decoder (FINISH at [DONE] — the stream ends for the client when the upstream ends it — or at
+ * finish() when a finish_reason was seen); after it, input is ignored. The callback must not
+ * free the decoder. */
 #ifndef LGW_UPSTREAM_SSE_DECODER_H
 #define LGW_UPSTREAM_SSE_DECODER_H
 #include "core/conv.h"

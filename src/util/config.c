@@ -19,9 +19,9 @@ typedef struct knob {
     size_t offset;
 } knob;
 
-#define T_OF_STR T_STR
+#define T_OF_STR  T_STR
 #define T_OF_BOOL T_BOOL
-#define T_OF_U64 T_U64
+#define T_OF_U64  T_U64
 static const knob KNOBS[] = {
 #define X(f, type, env, flag, def, secret, help)                                                   \
     {#f, env, flag, def, help, T_OF_##type, secret, offsetof(config, f)},
@@ -31,9 +31,11 @@ static const knob KNOBS[] = {
 #define N_KNOBS (sizeof KNOBS / sizeof KNOBS[0])
 
 static int parse_bool(const char *s, bool *out) {
-    if (!strcasecmp(s, "1") || !strcasecmp(s, "true") || !strcasecmp(s, "yes") || !strcasecmp(s, "on"))
+    if (!strcasecmp(s, "1") || !strcasecmp(s, "true") || !strcasecmp(s, "yes") ||
+        !strcasecmp(s, "on"))
         return *out = true, 0;
-    if (!strcasecmp(s, "0") || !strcasecmp(s, "false") || !strcasecmp(s, "no") || !strcasecmp(s, "off") || !*s)
+    if (!strcasecmp(s, "0") || !strcasecmp(s, "false") || !strcasecmp(s, "no") ||
+        !strcasecmp(s, "off") || !*s)
         return *out = false, 0;
     return -1;
 }
@@ -76,7 +78,8 @@ static const knob *knob_by_env(const char *env) {
 
 static const knob *knob_by_flag(const char *flag, size_t len) {
     for (size_t i = 0; i < N_KNOBS; i++)
-        if (strlen(KNOBS[i].flag) == len && strncmp(KNOBS[i].flag, flag, len) == 0) return &KNOBS[i];
+        if (strlen(KNOBS[i].flag) == len && strncmp(KNOBS[i].flag, flag, len) == 0)
+            return &KNOBS[i];
     return NULL;
 }
 
@@ -92,26 +95,33 @@ int config_parse_dotenv(const char *text, size_t len,
     while (i < len) {
         line++;
         size_t eol = i;
-        while (eol < len && text[eol] != '\n') eol++;
+        while (eol < len && text[eol] != '\n')
+            eol++;
         size_t p = i, end = eol;
         if (end > p && text[end - 1] == '\r') end--;
-        while (p < end && isspace((unsigned char)text[p])) p++;
+        while (p < end && isspace((unsigned char)text[p]))
+            p++;
         if (p == end || text[p] == '#') goto next;
-        if (end - p > 7 && strncmp(text + p, "export", 6) == 0 && isspace((unsigned char)text[p + 6])) {
+        if (end - p > 7 && strncmp(text + p, "export", 6) == 0 &&
+            isspace((unsigned char)text[p + 6])) {
             p += 7;
-            while (p < end && isspace((unsigned char)text[p])) p++;
+            while (p < end && isspace((unsigned char)text[p]))
+                p++;
         }
         buf_reset(&key);
         buf_reset(&val);
-        while (p < end && (isalnum((unsigned char)text[p]) || text[p] == '_')) buf_putc(&key, text[p++]);
-        while (p < end && (text[p] == ' ' || text[p] == '\t')) p++;
+        while (p < end && (isalnum((unsigned char)text[p]) || text[p] == '_'))
+            buf_putc(&key, text[p++]);
+        while (p < end && (text[p] == ' ' || text[p] == '\t'))
+            p++;
         if (!key.len || p >= end || text[p] != '=') {
             snprintf(err, err_cap, "line %d: expected KEY=VALUE", line);
             rc = -1;
             goto out;
         }
         p++;
-        while (p < end && (text[p] == ' ' || text[p] == '\t')) p++;
+        while (p < end && (text[p] == ' ' || text[p] == '\t'))
+            p++;
         if (p < end && (text[p] == '"' || text[p] == '\'')) {
             char q = text[p++];
             bool closed = false;
@@ -136,9 +146,11 @@ int config_parse_dotenv(const char *text, size_t len,
         } else {
             size_t vs = p;
             /* An unquoted value ends at " #" (inline comment); trailing blanks are dropped. */
-            while (p < end && !(text[p] == '#' && p > vs && isspace((unsigned char)text[p - 1]))) p++;
+            while (p < end && !(text[p] == '#' && p > vs && isspace((unsigned char)text[p - 1])))
+                p++;
             size_t ve = p;
-            while (ve > vs && isspace((unsigned char)text[ve - 1])) ve--;
+            while (ve > vs && isspace((unsigned char)text[ve - 1]))
+                ve--;
             buf_append(&val, text + vs, ve - vs);
         }
         on_pair(key.data, val.data ? val.data : "", ud);
@@ -162,7 +174,7 @@ typedef struct dotenv_ctx {
 static void dotenv_pair(const char *key, const char *value, void *ud) {
     dotenv_ctx *ctx = ud;
     const knob *k = knob_by_env(key);
-    if (!k || ctx->failed) return; /* unknown keys in a shared .env are not ours */
+    if (!k || ctx->failed) return;    /* unknown keys in a shared .env are not ours */
     if (ctx->env_lookup(key)) return; /* the environment wins over .env */
     if (knob_set(ctx->cfg, k, value, ctx->path, ctx->err)) ctx->failed = 1;
 }
@@ -185,7 +197,8 @@ static int load_dotenv(config *cfg, const char *path, bool required,
     fclose(f);
     char perr[128];
     dotenv_ctx ctx = {cfg, env_lookup, err, path, 0};
-    int rc = config_parse_dotenv(text.data ? text.data : "", text.len, dotenv_pair, &ctx, perr, sizeof perr);
+    int rc = config_parse_dotenv(text.data ? text.data : "", text.len, dotenv_pair, &ctx, perr,
+                                 sizeof perr);
     buf_free(&text);
     if (rc) {
         buf_printf(err, "%s: %s", path, perr);
@@ -201,13 +214,15 @@ static int load_dotenv(config *cfg, const char *path, bool required,
 
 static char *help_text(void) {
     buf b = BUF_INIT;
-    buf_puts(&b, "lingma-gateway " LGW_VERSION " - OpenAI and Anthropic APIs in front of Tongyi Lingma\n\n"
-                 "usage: lingma-gateway [options]\n"
-                 "       lingma-gateway import-cache DIR [--name N] --accounts PATH\n\n"
-                 "options (each also an environment variable; flags > environment > .env):\n"
-                 "  --env-file PATH   read KEY=VALUE lines (default ./.env if present)\n"
-                 "  --check-config    validate the configuration, print it (secrets redacted), exit\n"
-                 "  --help, --version\n");
+    buf_puts(&b,
+             "lingma-gateway " LGW_VERSION
+             " - OpenAI and Anthropic APIs in front of Tongyi Lingma\n\n"
+             "usage: lingma-gateway [options]\n"
+             "       lingma-gateway import-cache DIR [--name N] --accounts PATH\n\n"
+             "options (each also an environment variable; flags > environment > .env):\n"
+             "  --env-file PATH   read KEY=VALUE lines (default ./.env if present)\n"
+             "  --check-config    validate the configuration, print it (secrets redacted), exit\n"
+             "  --help, --version\n");
     for (size_t i = 0; i < N_KNOBS; i++) {
         const knob *k = &KNOBS[i];
         buf_printf(&b, "  --%-30s %s\n  %-32s %s [default: %s]\n", k->flag, k->env, "", k->help,
@@ -231,18 +246,21 @@ int config_split_listen(const char *s, char *host, size_t host_cap, int *port) {
     return 0;
 }
 
-config_status config_load(config *cfg, int argc, char **argv, const char *(*env_lookup)(const char *),
-                          char **out_text) {
+config_status config_load(config *cfg, int argc, char **argv,
+                          const char *(*env_lookup)(const char *), char **out_text) {
     memset(cfg, 0, sizeof *cfg);
     buf err = BUF_INIT;
     *out_text = NULL;
-    for (size_t i = 0; i < N_KNOBS; i++) knob_set(cfg, &KNOBS[i], KNOBS[i].def, "default", &err);
+    for (size_t i = 0; i < N_KNOBS; i++)
+        knob_set(cfg, &KNOBS[i], KNOBS[i].def, "default", &err);
 
     /* The env file comes first in precedence order, so find --env-file before anything else. */
     const char *env_file = NULL;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--env-file") == 0 && i + 1 < argc) env_file = argv[i + 1];
-        else if (strncmp(argv[i], "--env-file=", 11) == 0) env_file = argv[i] + 11;
+        if (strcmp(argv[i], "--env-file") == 0 && i + 1 < argc)
+            env_file = argv[i + 1];
+        else if (strncmp(argv[i], "--env-file=", 11) == 0)
+            env_file = argv[i] + 11;
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             *out_text = help_text();
             buf_free(&err);
@@ -286,9 +304,12 @@ config_status config_load(config *cfg, int argc, char **argv, const char *(*env_
             goto fail;
         }
         const char *value;
-        if (eq) value = eq + 1;
-        else if (k->type == T_BOOL && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)) value = "true";
-        else if (i + 1 < argc) value = argv[++i];
+        if (eq)
+            value = eq + 1;
+        else if (k->type == T_BOOL && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0))
+            value = "true";
+        else if (i + 1 < argc)
+            value = argv[++i];
         else {
             buf_printf(&err, "option --%s needs a value", k->flag);
             goto fail;
@@ -308,7 +329,8 @@ config_status config_load(config *cfg, int argc, char **argv, const char *(*env_
     }
     if (strcasecmp(cfg->inflight_policy, "fork") && strcasecmp(cfg->inflight_policy, "wait") &&
         strcasecmp(cfg->inflight_policy, "reject")) {
-        buf_printf(&err, "INFLIGHT_POLICY must be fork, wait or reject, got \"%s\"", cfg->inflight_policy);
+        buf_printf(&err, "INFLIGHT_POLICY must be fork, wait or reject, got \"%s\"",
+                   cfg->inflight_policy);
         goto fail;
     }
     if (cfg->max_header_bytes < 1024 || cfg->max_body_bytes < 1024) {
@@ -346,8 +368,10 @@ char *config_to_json(const config *cfg) {
         switch (k->type) {
         case T_STR: {
             const char *v = *(char *const *)slot;
-            if (k->secret) json_put_str(&b, v && *v ? "<redacted>" : "");
-            else json_put_str(&b, v ? v : "");
+            if (k->secret)
+                json_put_str(&b, v && *v ? "<redacted>" : "");
+            else
+                json_put_str(&b, v ? v : "");
             break;
         }
         case T_BOOL: json_put_bool(&b, *(const bool *)slot); break;

@@ -1,7 +1,7 @@
 #include "util/json_write.h"
 #include <math.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char HEX[] = "0123456789abcdef";
@@ -12,10 +12,14 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n) {
     size_t len;
     uint32_t min;
     if (c < 0x80) return 1;
-    if ((c & 0xE0) == 0xC0) len = 2, min = 0x80;
-    else if ((c & 0xF0) == 0xE0) len = 3, min = 0x800;
-    else if ((c & 0xF8) == 0xF0) len = 4, min = 0x10000;
-    else return 0;
+    if ((c & 0xE0) == 0xC0)
+        len = 2, min = 0x80;
+    else if ((c & 0xF0) == 0xE0)
+        len = 3, min = 0x800;
+    else if ((c & 0xF8) == 0xF0)
+        len = 4, min = 0x10000;
+    else
+        return 0;
     if (len > n) return 0;
     uint32_t cp = c & (0x7F >> len);
     for (size_t i = 1; i < len; i++) {

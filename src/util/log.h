@@ -16,7 +16,7 @@ void log_event(log_level lvl, const char *msg, const char *fields_fmt, ...)
 void log_raw_line(const char *line, unsigned long len);
 
 #define log_debug(...) log_event(LOG_DEBUG, __VA_ARGS__)
-#define log_info(...) log_event(LOG_INFO, __VA_ARGS__)
-#define log_warn(...) log_event(LOG_WARN, __VA_ARGS__)
+#define log_info(...)  log_event(LOG_INFO, __VA_ARGS__)
+#define log_warn(...)  log_event(LOG_WARN, __VA_ARGS__)
 #define log_error(...) log_event(LOG_ERROR, __VA_ARGS__)
 #endif

@@ -261,13 +261,13 @@ static void test_probe_owned_by_its_attempt(void **state) {
     pool p;
     make_pool(&p, &o);
     pool_account *a = pool_find(&p, "a");
-    assert_false(pool_acquire(&p, a)); /* an ordinary attempt, still running */
+    assert_false(pool_acquire(&p, a));   /* an ordinary attempt, still running */
     attempt(&p, a, CONV_ERR_RATE_LIMIT); /* another one cools the account */
     assert_state(a, ACCOUNT_COOLING);
     now_ms = a->cool_until_ms + 5;
     const char *only_a[] = {"b", "c"};
     assert_ptr_equal(pool_pick(&p, "a", only_a, 2), a);
-    assert_true(pool_acquire(&p, a)); /* the probe */
+    assert_true(pool_acquire(&p, a));                   /* the probe */
     pool_release(&p, a, false, CONV_ERR_REQUEST_FATAL); /* the old attempt ends */
     assert_true(a->probing);
     assert_null(pool_pick(&p, "a", only_a, 2)); /* no second probe */
