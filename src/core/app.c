@@ -466,6 +466,7 @@ int app_start(app **out, uv_loop_t *loop, config *cfg) {
     inflight_parse_policy(a->cfg.inflight_policy, &policy);
     a->inflight = inflight_new(loop, policy, a->cfg.inflight_queue, a->cfg.inflight_wait_ms,
                                a->cfg.max_inflight);
+    inflight_set_turn_queue(a->inflight, a->cfg.max_inflight_queue);
     a->sessions = session_cache_new(a->cfg.session_cache_max, (int64_t)a->cfg.session_idle_ttl_ms);
     if (open_state(a) != 0) goto fail;
 

@@ -30,7 +30,18 @@ struct inflight {
     size_t max_waiters;
     uint64_t wait_timeout_ms;
     size_t global_cap, turns;
+    size_t turn_queue_max, turn_queue_len;
+    struct inflight_turn_waiter *turn_head, *turn_tail;
     slot *buckets[N_BUCKETS];
+};
+
+struct inflight_turn_waiter {
+    uv_timer_t timer; /* the wait timeout, then the deferred grant */
+    inflight_turn_waiter *prev, *next;
+    inflight_wait_cb cb;
+    void *ud;
+    inflight *g;
+    bool granted; /* holds a counted slot, not yet told (and is out of the queue) */
 };
 
 int inflight_parse_policy(const char *s, inflight_policy *out) {
@@ -58,8 +69,16 @@ static void waiter_close(inflight_waiter *w) {
     uv_close((uv_handle_t *)&w->timer, on_waiter_closed);
 }
 
+static void turn_waiter_unlink(inflight *g, inflight_turn_waiter *w);
+static void turn_waiter_close(inflight_turn_waiter *w);
+
 void inflight_free(inflight *g) {
     if (!g) return;
+    while (g->turn_head) {
+        inflight_turn_waiter *w = g->turn_head;
+        turn_waiter_unlink(g, w);
+        turn_waiter_close(w);
+    }
     for (size_t i = 0; i < N_BUCKETS; i++) {
         slot *s = g->buckets[i];
         while (s) {
@@ -80,13 +99,86 @@ void inflight_free(inflight *g) {
 inflight_policy inflight_get_policy(const inflight *g) { return g->policy; }
 
 bool inflight_turn_begin(inflight *g) {
-    if (g->global_cap && g->turns >= g->global_cap) return false;
+    if (g->global_cap && (g->turns >= g->global_cap || g->turn_head)) return false;
     g->turns++;
     return true;
 }
 
+void inflight_set_turn_queue(inflight *g, size_t max_queued) { g->turn_queue_max = max_queued; }
+
+static void on_turn_waiter_closed(uv_handle_t *h) { free(h->data); }
+
+static void turn_waiter_unlink(inflight *g, inflight_turn_waiter *w) {
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        g->turn_head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        g->turn_tail = w->prev;
+    w->prev = w->next = NULL;
+    g->turn_queue_len--;
+}
+
+static void turn_waiter_close(inflight_turn_waiter *w) {
+    uv_timer_stop(&w->timer);
+    uv_close((uv_handle_t *)&w->timer, on_turn_waiter_closed);
+}
+
+/* Runs on the loop turn after the hand-over (or at the timeout): never inside another turn's
+ * release. */
+static void on_turn_waiter_timer(uv_timer_t *t) {
+    inflight_turn_waiter *w = t->data;
+    bool granted = w->granted;
+    if (!granted) turn_waiter_unlink(w->g, w); /* timed out in the queue */
+    inflight_wait_cb cb = w->cb;
+    void *ud = w->ud;
+    w->granted = false;
+    turn_waiter_close(w);
+    cb(granted, ud);
+}
+
 void inflight_turn_end(inflight *g) {
-    if (g->turns) g->turns--;
+    inflight_turn_waiter *w = g->turn_head;
+    if (!w) {
+        if (g->turns) g->turns--;
+        return;
+    }
+    /* The slot passes straight to the oldest waiter: the count does not change. */
+    turn_waiter_unlink(g, w);
+    w->granted = true;
+    uv_timer_start(&w->timer, on_turn_waiter_timer, 0, 0);
+}
+
+inflight_turn_waiter *inflight_turn_wait(inflight *g, inflight_wait_cb cb, void *ud) {
+    if (g->turn_queue_len >= g->turn_queue_max) return NULL;
+    inflight_turn_waiter *w = xcalloc(1, sizeof *w);
+    w->cb = cb;
+    w->ud = ud;
+    w->g = g;
+    uv_timer_init(g->loop, &w->timer);
+    w->timer.data = w;
+    uv_timer_start(&w->timer, on_turn_waiter_timer, g->wait_timeout_ms, 0);
+    w->prev = g->turn_tail;
+    if (g->turn_tail)
+        g->turn_tail->next = w;
+    else
+        g->turn_head = w;
+    g->turn_tail = w;
+    g->turn_queue_len++;
+    return w;
+}
+
+void inflight_turn_wait_cancel(inflight *g, inflight_turn_waiter *w) {
+    if (w->granted) {
+        w->granted = false;
+        turn_waiter_close(w);
+        inflight_turn_end(g); /* the slot it was handed goes to the next one */
+        return;
+    }
+    turn_waiter_unlink(g, w);
+    turn_waiter_close(w);
 }
 
 size_t inflight_turns(const inflight *g) { return g->turns; }

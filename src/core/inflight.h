@@ -25,6 +25,16 @@ inflight_policy inflight_get_policy(const inflight *g);
 /* Global cap: true if a new turn may start (and counts it); release with inflight_turn_end. */
 bool inflight_turn_begin(inflight *g);
 void inflight_turn_end(inflight *g);
+
+/* Turns over the global cap queue (FIFO, at most max_queued, each for the wait timeout) instead
+ * of being refused at once. 0 = no queue. */
+void inflight_set_turn_queue(inflight *g, size_t max_queued);
+typedef struct inflight_turn_waiter inflight_turn_waiter;
+/* Queues for a global slot; cb(true) (on a later loop turn) means the turn is counted and may
+ * start; cb(false) means it waited too long. Returns NULL when the queue is full. */
+inflight_turn_waiter *inflight_turn_wait(inflight *g, inflight_wait_cb cb, void *ud);
+/* Leaves the queue without a callback (client gone); a slot already handed over is passed on. */
+void inflight_turn_wait_cancel(inflight *g, inflight_turn_waiter *w);
 size_t inflight_turns(const inflight *g);
 
 /* Takes the session's slot if free. */

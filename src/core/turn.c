@@ -45,6 +45,7 @@ typedef struct turn {
     char session_id[SESSION_ID_CAP];
     bool session_held;
     inflight_waiter *waiter;
+    inflight_turn_waiter *turn_waiter; /* queued for a global slot */
     bool turn_counted;
 
     /* the current attempt */
@@ -153,6 +154,8 @@ static void turn_finish(turn *t) {
     t->acct = NULL;
     if (t->waiter) inflight_wait_cancel(t->svc->inflight, t->waiter);
     t->waiter = NULL;
+    if (t->turn_waiter) inflight_turn_wait_cancel(t->svc->inflight, t->turn_waiter);
+    t->turn_waiter = NULL;
     if (t->session_held) inflight_release(t->svc->inflight, t->session_id);
     t->session_held = false;
     if (t->turn_counted) inflight_turn_end(t->svc->inflight);
@@ -505,6 +508,20 @@ static void on_session_granted(bool granted, void *ud) {
     begin_attempts(t);
 }
 
+static void turn_admitted(turn *t);
+
+static void on_turn_slot(bool granted, void *ud) {
+    turn *t = ud;
+    t->turn_waiter = NULL;
+    if (!granted) {
+        respond_overloaded(t);
+        turn_finish(t);
+        return;
+    }
+    t->turn_counted = true;
+    turn_admitted(t);
+}
+
 void turn_start(turn_services *svc, http_exchange *ex, conv_request *req,
                 const uint8_t key_digest[32]) {
     turn *t = xcalloc(1, sizeof *t);
@@ -544,13 +561,22 @@ void turn_start(turn_services *svc, http_exchange *ex, conv_request *req,
     t->n_models =
         catalog_attempt_order(svc->catalog, key, svc->cfg->fallback_models, t->models, MAX_MODELS);
 
-    if (!inflight_turn_begin(svc->inflight)) {
-        respond_overloaded(t);
-        turn_finish(t);
+    if (inflight_turn_begin(svc->inflight)) {
+        t->turn_counted = true;
+        turn_admitted(t);
         return;
     }
-    t->turn_counted = true;
+    /* Over the global cap: queue (bounded, timed) rather than refuse at once. */
+    t->turn_waiter = inflight_turn_wait(svc->inflight, on_turn_slot, t);
+    if (!t->turn_waiter) {
+        respond_overloaded(t);
+        turn_finish(t);
+    }
+}
 
+/* Counted against the global cap: find the conversation's session and go. */
+static void turn_admitted(turn *t) {
+    turn_services *svc = t->svc;
     /* Affinity: the same key + the same conversation prefix → the same upstream session. */
     t->prefixes = xcalloc(t->req.n_messages + 1, sizeof *t->prefixes);
     canonical_prefix_hashes(t->key_digest, &t->req, t->prefixes);

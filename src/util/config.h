@@ -76,6 +76,8 @@
       "wait policy: queued turns per session")                                                     \
     X(max_inflight, U64, "MAX_INFLIGHT", "max-inflight", "0", 0,                                   \
       "global cap on turns in flight (0 = none)")                                                  \
+    X(max_inflight_queue, U64, "MAX_INFLIGHT_QUEUE", "max-inflight-queue", "1024", 0,              \
+      "turns over MAX_INFLIGHT that wait (up to INFLIGHT_WAIT_MS) before 529/503")                 \
     X(account_max_inflight, U64, "ACCOUNT_MAX_INFLIGHT", "account-max-inflight", "0", 0,           \
       "per-account cap on turns in flight (0 = none)")                                             \
     X(cooldown_base_ms, U64, "COOLDOWN_BASE_MS", "cooldown-base-ms", "30000", 0,                   \

@@ -239,6 +239,44 @@ static void test_global_cap(void **state) {
     inflight_free(u);
 }
 
+/* Over the global cap, turns queue in order; a freed slot passes to the oldest waiter on a later
+ * loop turn; a full queue refuses; a waiter times out; a cancelled grant passes the slot on. */
+static void test_global_queue(void **state) {
+    inflight *g = inflight_new(*state, INFLIGHT_FORK, 4, 60, 1);
+    inflight_set_turn_queue(g, 2);
+    assert_true(inflight_turn_begin(g));
+    waiter_rec w[3] = {{.id = 1}, {.id = 2}, {.id = 3}};
+    inflight_turn_waiter *h1 = inflight_turn_wait(g, on_wait, &w[0]);
+    inflight_turn_waiter *h2 = inflight_turn_wait(g, on_wait, &w[1]);
+    assert_non_null(h1);
+    assert_non_null(h2);
+    assert_null(inflight_turn_wait(g, on_wait, &w[2])); /* queue full */
+    assert_false(inflight_turn_begin(g));                /* no jumping the queue */
+    inflight_turn_end(g);                                /* the slot goes to waiter 1 */
+    assert_int_equal(inflight_turns(g), 1);
+    assert_int_equal(w[0].calls, 0); /* told on a later loop turn, not inside the release */
+    uv_run(*state, UV_RUN_DEFAULT);  /* waiter 1 granted; waiter 2 times out (60 ms) */
+    assert_int_equal(w[0].calls, 1);
+    assert_true(w[0].granted);
+    assert_int_equal(w[1].calls, 1);
+    assert_false(w[1].granted);
+    assert_int_equal(w[1].order, 2);
+    /* a grant cancelled before it is told passes the slot to the next waiter */
+    waiter_rec x[2] = {{.id = 4}, {.id = 5}};
+    inflight_turn_waiter *hx = inflight_turn_wait(g, on_wait, &x[0]);
+    assert_non_null(inflight_turn_wait(g, on_wait, &x[1]));
+    inflight_turn_end(g); /* to x0 */
+    inflight_turn_wait_cancel(g, hx);
+    uv_run(*state, UV_RUN_DEFAULT);
+    assert_int_equal(x[0].calls, 0);
+    assert_int_equal(x[1].calls, 1);
+    assert_true(x[1].granted);
+    assert_int_equal(inflight_turns(g), 1);
+    inflight_turn_end(g);
+    assert_int_equal(inflight_turns(g), 0);
+    inflight_free(g);
+}
+
 static void test_free_with_waiters(void **state) {
     inflight *g = inflight_new(*state, INFLIGHT_WAIT, 4, 10000, 0);
     waiter_rec w[2] = {{.id = 1}, {.id = 2}};
@@ -264,6 +302,7 @@ int main(void) {
         T(test_cancel),
         T(test_wait_on_free_session),
         T(test_global_cap),
+        T(test_global_queue),
         T(test_free_with_waiters),
     };
 #undef T
