@@ -251,8 +251,8 @@ static void test_global_queue(void **state) {
     assert_non_null(h1);
     assert_non_null(h2);
     assert_null(inflight_turn_wait(g, on_wait, &w[2])); /* queue full */
-    assert_false(inflight_turn_begin(g));                /* no jumping the queue */
-    inflight_turn_end(g);                                /* the slot goes to waiter 1 */
+    assert_false(inflight_turn_begin(g));               /* no jumping the queue */
+    inflight_turn_end(g);                               /* the slot goes to waiter 1 */
     assert_int_equal(inflight_turns(g), 1);
     assert_int_equal(w[0].calls, 0); /* told on a later loop turn, not inside the release */
     uv_run(*state, UV_RUN_DEFAULT);  /* waiter 1 granted; waiter 2 times out (60 ms) */
