@@ -4,6 +4,7 @@
  *   main.c        CLI, config file, signals, server lifetime
  *   routes.c      dispatch of upstream paths (model list, chat, /login, unknown → NoSuchKey)
  *   control.c     /_sim/... runtime control (request log, per-account scripts, reset)
+ *   login.c       /lingma/login: the browser login page, redirecting to an auth callback (§3.2)
  *   verify.c      COSY bearer + header verification, written independently of src/upstream
  *   encode1.c     Encode=1 body decoding (variant Q, then the LA variant)
  *   chat.c        chat body validation, reply planning (echo, directives, usage, prefix cache)
