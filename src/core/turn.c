@@ -269,6 +269,25 @@ static void commit_stream(turn *t) {
     }
 }
 
+/* One event into the client's stream, written now. */
+static void stream_event(turn *t, const conv_event *ev) {
+    ensure_encoder(t);
+    commit_stream(t);
+    if (t->req.protocol == CONV_PROTO_OPENAI)
+        openai_stream_event(&t->os, ev, &t->out);
+    else
+        anthropic_stream_event(&t->as, ev, &t->out);
+    write_out(t);
+}
+
+/* The stream's last frame is out: log the turn and end the response. */
+static void end_stream(turn *t) {
+    log_turn_fields(t);
+    stats_request_done(t, 200);
+    if (t->ex) http_stream_end(t->ex);
+    t->ex = NULL;
+}
+
 static void record_affinity(turn *t) {
     if (!t->prefixes || !t->acct) return;
     conv_hash key = canonical_extend_reply(t->prefixes[t->req.n_messages], &t->resp);
@@ -302,16 +321,8 @@ static void finish_success(turn *t, const conv_event *ev) {
     count_tokens(t);
     stats_observe(t->svc->stats, STAT_overhead, proto_name(t), overhead_seconds(t));
     if (t->req.stream) {
-        ensure_encoder(t);
-        if (!t->committed) commit_stream(t);
-        if (t->req.protocol == CONV_PROTO_OPENAI)
-            openai_stream_event(&t->os, ev, &t->out);
-        else
-            anthropic_stream_event(&t->as, ev, &t->out);
-        write_out(t);
-        log_turn_fields(t);
-        stats_request_done(t, 200);
-        if (t->ex) http_stream_end(t->ex);
+        stream_event(t, ev);
+        end_stream(t);
     } else {
         buf b = BUF_INIT;
         if (t->req.protocol == CONV_PROTO_OPENAI) {
@@ -367,16 +378,8 @@ static void attempt_failed(turn *t, const conv_event *ev) {
         t->request_id, a->cred.name, conv_error_class_name(cls), ev->status,
         t->committed ? "true" : "false");
     if (t->committed) { /* bytes are out: end the stream with an error in the client's framing */
-        ensure_encoder(t);
-        if (t->req.protocol == CONV_PROTO_OPENAI)
-            openai_stream_event(&t->os, ev, &t->out);
-        else
-            anthropic_stream_event(&t->as, ev, &t->out);
-        write_out(t);
-        log_turn_fields(t);
-        stats_request_done(t, 200);
-        if (t->ex) http_stream_end(t->ex);
-        t->ex = NULL;
+        stream_event(t, ev);
+        end_stream(t);
         turn_finish(t);
         return;
     }
@@ -406,13 +409,7 @@ static void on_upstream_event(const conv_event *ev, void *ud) {
     }
     conv_response_add(&t->resp, ev);
     if (!t->req.stream) return; /* collected; answered at FINISH */
-    ensure_encoder(t);
-    commit_stream(t);
-    if (t->req.protocol == CONV_PROTO_OPENAI)
-        openai_stream_event(&t->os, ev, &t->out);
-    else
-        anthropic_stream_event(&t->as, ev, &t->out);
-    write_out(t);
+    stream_event(t, ev);
 }
 
 /* ---------------------------------------------------------------- attempts */

@@ -506,23 +506,10 @@ static int decode_params(dec *d, json_object *root, anthropic_decode_mode mode) 
 
 int anthropic_decode_request(const char *body, size_t len, anthropic_decode_mode mode,
                              conv_request *out, codec_error *err) {
-    conv_request_init(out, CONV_PROTO_ANTHROPIC);
-    /* The decoded request lives as long as its turn (a stream may be open for minutes): size
-     * the arena's chunks to the body instead of the 8 KB default (10,000 open streams). */
-    arena_init(&out->a, len / 2 + 1024 < 8192 ? len / 2 + 1024 : 8192);
     dec d = {.r = out, .err = err, .sys = BUF_INIT, .scratch = BUF_INIT};
     int rc = -1;
-    const char *why = NULL;
-    json_object *root = codec_parse_json(body, len, &why);
-    if (!root) {
-        codec_error_set(err, NULL, "The request body is not valid JSON: %s", why);
-        goto out;
-    }
-    if (!json_object_is_type(root, json_type_object)) {
-        codec_error_set(err, NULL, "The request body must be a JSON object, got %s",
-                        codec_json_type_desc(root));
-        goto out;
-    }
+    json_object *root = codec_begin_request(body, len, CONV_PROTO_ANTHROPIC, out, err);
+    if (!root) goto out;
     json_object *model = field(root, "model");
     if (!model) {
         fail(&d, "Field required", "model");

@@ -68,6 +68,39 @@ out:
     return root;
 }
 
+#define BAD_JSON_MESSAGE                                                                           \
+    "We could not parse the JSON body of your request. (HINT: This likely means you aren't "       \
+    "using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent " \
+    "was not valid JSON. If you have trouble figuring out how to fix this, please contact us "     \
+    "through our help center at help.openai.com.)"
+
+json_object *codec_begin_request(const char *body, size_t len, conv_protocol proto,
+                                 conv_request *out, codec_error *err) {
+    conv_request_init(out, proto);
+    arena_init(&out->a, len / 2 + 1024 < 8192 ? len / 2 + 1024 : 8192);
+    bool oa = proto == CONV_PROTO_OPENAI;
+    const char *why = NULL;
+    json_object *root = codec_parse_json(body, len, &why);
+    if (!root) {
+        if (oa)
+            codec_error_set(err, NULL, "%s", BAD_JSON_MESSAGE);
+        else
+            codec_error_set(err, NULL, "The request body is not valid JSON: %s", why);
+        return NULL;
+    }
+    if (!json_object_is_type(root, json_type_object)) {
+        if (oa)
+            codec_error_set(err, NULL, "Invalid request body: expected a JSON object, but got %s.",
+                            codec_json_type_desc(root));
+        else
+            codec_error_set(err, NULL, "The request body must be a JSON object, got %s",
+                            codec_json_type_desc(root));
+        json_object_put(root);
+        return NULL;
+    }
+    return root;
+}
+
 const char *codec_str(arena *a, json_object *s, size_t *len) {
     size_t n = (size_t)json_object_get_string_len(s);
     if (len) *len = n;

@@ -32,6 +32,13 @@ void codec_path(char dst[CODEC_PATH_CAP], const char *fmt, ...)
  * new reference, or NULL with *why set to a static description. */
 json_object *codec_parse_json(const char *body, size_t len, const char **why);
 
+/* Starts decoding a request body: initialises `out` (its arena sized to the body — a decoded
+ * request lives as long as its turn, and 10,000 streams may be open), parses strictly and checks
+ * for an object. Returns the root (the caller puts it) or NULL with `err` set in the wording of
+ * `proto`. */
+json_object *codec_begin_request(const char *body, size_t len, conv_protocol proto,
+                                 conv_request *out, codec_error *err);
+
 /* Copies a JSON string's bytes (NULs included) into the arena; *len gets the length. */
 const char *codec_str(arena *a, json_object *s, size_t *len);
 /* A JSON value as compact text in the arena ("/" not escaped: the model reads it). */

@@ -11,12 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define BAD_JSON_MESSAGE                                                                           \
-    "We could not parse the JSON body of your request. (HINT: This likely means you aren't "       \
-    "using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent " \
-    "was not valid JSON. If you have trouble figuring out how to fix this, please contact us "     \
-    "through our help center at help.openai.com.)"
-
 void openai_new_completion_id(char out[OPENAI_ID_CAP]) {
     ids_prefixed(out, OPENAI_ID_CAP, "chatcmpl-", 29);
 }
@@ -541,23 +535,10 @@ static int decode_params(dec *d, json_object *root) {
 }
 
 int openai_decode_request(const char *body, size_t len, conv_request *out, codec_error *err) {
-    conv_request_init(out, CONV_PROTO_OPENAI);
-    /* The decoded request lives as long as its turn (a stream may be open for minutes): size
-     * the arena's chunks to the body instead of the 8 KB default (10,000 open streams). */
-    arena_init(&out->a, len / 2 + 1024 < 8192 ? len / 2 + 1024 : 8192);
     dec d = {.r = out, .err = err, .sys = BUF_INIT, .scratch = BUF_INIT};
     int rc = -1;
-    const char *why = NULL;
-    json_object *root = codec_parse_json(body, len, &why);
-    if (!root) {
-        codec_error_set(err, NULL, "%s", BAD_JSON_MESSAGE);
-        goto out;
-    }
-    if (!json_object_is_type(root, json_type_object)) {
-        codec_error_set(err, NULL, "Invalid request body: expected a JSON object, but got %s.",
-                        codec_json_type_desc(root));
-        goto out;
-    }
+    json_object *root = codec_begin_request(body, len, CONV_PROTO_OPENAI, out, err);
+    if (!root) goto out;
     json_object *model = field(root, "model");
     if (!model) {
         missing(&d, "model");

@@ -449,6 +449,32 @@ out:
     return rc;
 }
 
+/* Index of the entry named `name` in an accounts array, or its length when absent. */
+static size_t entry_index(json_object *arr, const char *name) {
+    size_t n = json_object_array_length(arr);
+    for (size_t i = 0; i < n; i++) {
+        json_object *nm = NULL;
+        json_object_object_get_ex(json_object_array_get_idx(arr, i), "name", &nm);
+        if (json_object_is_type(nm, json_type_string) && !strcmp(json_object_get_string(nm), name))
+            return i;
+    }
+    return n;
+}
+
+/* Writes the accounts document atomically (mode 0600); the text holds secrets and is wiped. */
+static int write_accounts_json(const char *path, json_object *root, char *err, size_t err_cap) {
+    size_t len = 0;
+    const char *text = json_object_to_json_string_length(
+        root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE,
+        &len);
+    buf out_text = BUF_INIT;
+    buf_append(&out_text, text, len);
+    buf_putc(&out_text, '\n');
+    int rc = write_atomic(path, out_text.data, out_text.len, err, err_cap);
+    free_secret_buf(&out_text);
+    return rc;
+}
+
 int credentials_append(const char *path, const lingma_account *a, bool *replaced, char *err,
                        size_t err_cap) {
     buf old = BUF_INIT;
@@ -478,29 +504,14 @@ int credentials_append(const char *path, const lingma_account *a, bool *replaced
         set_err(err, err_cap, "%s: \"accounts\" is not an array; not modified", path);
         goto out;
     }
-    size_t n = json_object_array_length(arr), at = n;
-    for (size_t i = 0; i < n && at == n; i++) {
-        json_object *nm = NULL;
-        json_object_object_get_ex(json_object_array_get_idx(arr, i), "name", &nm);
-        if (json_object_is_type(nm, json_type_string) &&
-            !strcmp(json_object_get_string(nm), a->name))
-            at = i;
-    }
+    size_t n = json_object_array_length(arr), at = entry_index(arr, a->name);
     if (at < n) {
         json_object_array_put_idx(arr, at, account_to_json(a)); /* frees the old entry */
         if (replaced) *replaced = true;
     } else {
         json_object_array_add(arr, account_to_json(a));
     }
-    size_t len = 0;
-    const char *text = json_object_to_json_string_length(
-        root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE,
-        &len);
-    buf out_text = BUF_INIT;
-    buf_append(&out_text, text, len);
-    buf_putc(&out_text, '\n');
-    rc = write_atomic(path, out_text.data, out_text.len, err, err_cap);
-    free_secret_buf(&out_text);
+    rc = write_accounts_json(path, root, err, err_cap);
 out:
     json_object_put(root);
     free_secret_buf(&old);
@@ -539,28 +550,16 @@ int credentials_remove(const char *path, const char *name, bool *found, char *er
         set_err(err, err_cap, "%s: no \"accounts\" array; not modified", path);
         goto out;
     }
-    for (size_t i = 0; i < json_object_array_length(arr) && !*found; i++) {
-        json_object *nm = NULL;
-        json_object_object_get_ex(json_object_array_get_idx(arr, i), "name", &nm);
-        if (json_object_is_type(nm, json_type_string) &&
-            !strcmp(json_object_get_string(nm), name)) {
-            json_object_array_del_idx(arr, i, 1);
-            *found = true;
-        }
+    size_t at = entry_index(arr, name);
+    if (at < json_object_array_length(arr)) {
+        json_object_array_del_idx(arr, at, 1);
+        *found = true;
     }
     if (!*found) {
         rc = 0;
         goto out;
     }
-    size_t len = 0;
-    const char *text = json_object_to_json_string_length(
-        root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE,
-        &len);
-    buf out_text = BUF_INIT;
-    buf_append(&out_text, text, len);
-    buf_putc(&out_text, '\n');
-    rc = write_atomic(path, out_text.data, out_text.len, err, err_cap);
-    free_secret_buf(&out_text);
+    rc = write_accounts_json(path, root, err, err_cap);
 out:
     json_object_put(root);
     free_secret_buf(&old);
