@@ -46,6 +46,7 @@ struct app {
     inflight *inflight;
     stats *stats;
     state_store *state; /* NULL when STATE_DB is empty */
+    token_calibration calibration;
     turn_services svc;
     admin_ctx admin;
 };
@@ -286,7 +287,7 @@ static void handle_turn(app *a, http_exchange *ex, const http_request *req, cons
     start_decoded(a, ex, m->family, rc, &cr, &err, digest);
 }
 
-static void handle_count_tokens(http_exchange *ex, const http_request *req) {
+static void handle_count_tokens(app *a, http_exchange *ex, const http_request *req) {
     conv_request cr;
     codec_error err = {0};
     if (anthropic_decode_request(req->body, req->body_len, ANTHROPIC_DECODE_COUNT_TOKENS, &cr,
@@ -294,7 +295,8 @@ static void handle_count_tokens(http_exchange *ex, const http_request *req) {
         send_codec_error(ex, FAMILY_ANTHROPIC, &err);
     } else {
         buf b = BUF_INIT;
-        anthropic_encode_count_tokens(&b, anthropic_count_tokens(&cr));
+        anthropic_encode_count_tokens(
+            &b, token_calibration_apply(&a->calibration, anthropic_count_tokens(&cr)));
         respond_json(ex, 200, b.data, b.len);
         buf_free(&b);
     }
@@ -349,7 +351,7 @@ static void handle_request(http_exchange *ex, const http_request *req, void *ud)
     switch (m.id) {
     case ROUTE_CHAT_COMPLETIONS:
     case ROUTE_MESSAGES: handle_turn(a, ex, req, &m, digest); return;
-    case ROUTE_COUNT_TOKENS: handle_count_tokens(ex, req); return;
+    case ROUTE_COUNT_TOKENS: handle_count_tokens(a, ex, req); return;
     case ROUTE_MODELS:
     case ROUTE_MODEL_GET: handle_models(a, ex, req, &m); return;
     default: app_send_error(ex, m.family, 404, "Not found.", NULL, NULL, NULL); return;
@@ -481,8 +483,9 @@ int app_start(app **out, uv_loop_t *loop, config *cfg) {
         log_error("cannot create the upstream client", NULL);
         goto fail;
     }
-    a->svc = (turn_services){loop,        &a->cfg,     &a->pool,    a->remote,
-                             &a->catalog, a->sessions, a->inflight, a->stats};
+    token_calibration_init(&a->calibration);
+    a->svc = (turn_services){loop,        &a->cfg,     &a->pool, a->remote,      &a->catalog,
+                             a->sessions, a->inflight, a->stats, &a->calibration};
     a->admin = (admin_ctx){.cfg = &a->cfg,
                            .auth = &a->auth,
                            .pool = &a->pool,

@@ -35,6 +35,8 @@
       "account,state")                                                                             \
     X(cooldowns, COUNTER, "lingma_gateway_cooldowns_total",                                        \
       "Accounts put to cool down, by reason.", "reason")                                           \
+    X(token_estimate_ratio, GAUGE, "lingma_gateway_token_estimate_ratio",                          \
+      "Upstream-reported prompt tokens per estimated token (count_tokens calibration).", "")       \
     X(disconnects, COUNTER, "lingma_gateway_client_disconnects_total",                             \
       "Clients that went away before their response ended.", "")                                   \
     X(connections, GAUGE, "lingma_gateway_connections", "Open client connections.", "")            \

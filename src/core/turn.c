@@ -64,7 +64,8 @@ typedef struct turn {
     bool encoder_ready;
     char msg_id[48];
     int64_t created;
-    int64_t prompt_estimate;
+    int64_t prompt_estimate;     /* calibrated: what clients see when usage is missing */
+    int64_t prompt_estimate_raw; /* the estimator's own figure, to calibrate with */
     buf out;
     uv_timer_t ping_timer;
     uint64_t last_write_ns;
@@ -306,6 +307,9 @@ static void record_affinity(turn *t) {
 
 static void count_tokens(turn *t) {
     if (!t->resp.usage.known) return;
+    token_calibration_observe(t->svc->calibration, t->prompt_estimate_raw,
+                              t->resp.usage.input_tokens);
+    stats_set(t->svc->stats, STAT_token_estimate_ratio, "", t->svc->calibration->ratio);
     stats_add(t->svc->stats, STAT_tokens, "input", (double)t->resp.usage.input_tokens);
     stats_add(t->svc->stats, STAT_tokens, "output", (double)t->resp.usage.output_tokens);
     stats_add(t->svc->stats, STAT_tokens, "cached", (double)t->resp.usage.cached_tokens);
@@ -538,7 +542,8 @@ void turn_start(turn_services *svc, http_exchange *ex, conv_request *req,
         openai_new_completion_id(t->msg_id);
     else
         anthropic_new_message_id(t->msg_id);
-    t->prompt_estimate = codec_estimate_request_tokens(&t->req);
+    t->prompt_estimate_raw = codec_estimate_request_tokens(&t->req);
+    t->prompt_estimate = token_calibration_apply(svc->calibration, t->prompt_estimate_raw);
     http_exchange_set_callbacks(ex, on_client_abort, on_client_drain, t);
 
     resolve_kind kind;

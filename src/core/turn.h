@@ -13,6 +13,7 @@
 #include "core/pool.h"
 #include "core/session_cache.h"
 #include "core/stats.h"
+#include "core/token_calibration.h"
 #include "net/http_server.h"
 #include "upstream/catalog.h"
 #include "upstream/lingma_remote.h"
@@ -28,6 +29,7 @@ typedef struct turn_services {
     session_cache *sessions;
     inflight *inflight;
     stats *stats;
+    token_calibration *calibration;
 } turn_services;
 
 /* Starts a turn for an authenticated, decoded request. Takes ownership of *req (moved out;
