@@ -197,6 +197,8 @@ void pool_release(pool *p, pool_account *a, bool probe, conv_error_class cls) {
     }
 }
 
+static void replace_cred(pool_account *a, lingma_account *cred);
+
 bool pool_reload_after_auth_failure(pool *p, pool_account *a) {
     if (a->auth_retried || !p->accounts_file) return false;
     a->auth_retried = true;
@@ -211,11 +213,7 @@ bool pool_reload_after_auth_failure(pool *p, pool_account *a) {
         if (strcmp(l.items[i].name, a->cred.name) != 0) continue;
         changed = strcmp(l.items[i].cosy_key, a->cred.cosy_key) != 0 ||
                   strcmp(l.items[i].encrypt_user_info, a->cred.encrypt_user_info) != 0;
-        if (changed) {
-            lingma_account_free(&a->cred);
-            a->cred = l.items[i];
-            memset(&l.items[i], 0, sizeof l.items[i]);
-        }
+        if (changed) replace_cred(a, &l.items[i]); /* keeps the name: turns point at it */
         break;
     }
     lingma_account_list_free(&l);

@@ -110,6 +110,11 @@ affinity_result session_cache_lookup(session_cache *c, const conv_hash *prefixes
     for (size_t i = n >= 2 ? n - 2 : 0; i >= 1 && i < n; i--) {
         entry *e = find(c, &prefixes[i]);
         if (!e) continue;
+        /* evict() only trims the cold end; imported entries need not be in last_used order. */
+        if (c->ttl_ms > 0 && now - e->b.last_used_ms > c->ttl_ms) {
+            remove_entry(c, e);
+            continue;
+        }
         if (e->continued) return AFFINITY_FORK;
         e->b.last_used_ms = now;
         lru_unlink(c, e);

@@ -47,6 +47,95 @@ static void put_usage(buf *out, int64_t input_total, int64_t cached, int64_t out
 
 static bool is_json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
+/* Length of the valid UTF-8 sequence at p (≤ n bytes left), 0 if invalid. */
+static size_t utf8_seq(const unsigned char *p, size_t n) {
+    unsigned char c = p[0];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else
+        return 0;
+    if (n < len || p[1] < lo || p[1] > hi) return 0;
+    for (size_t i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF) return 0;
+    return len;
+}
+
+/* True when text json-c parsed is also strict JSON with valid UTF-8: json-c lets raw control
+ * characters inside strings, single-quoted strings and invalid UTF-8 through. */
+static bool json_text_clean(const char *s, size_t n) {
+    const unsigned char *p = (const unsigned char *)s;
+    bool in_str = false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        if (c >= 0x80) {
+            size_t k = utf8_seq(p + i, n - i);
+            if (!k) return false;
+            i += k - 1;
+        } else if (!in_str) {
+            if (c == '"')
+                in_str = true;
+            else if (c == '\'')
+                return false;
+        } else if (c == '\\') {
+            i++; /* the escaped character (ASCII in a parsed text) */
+        } else if (c == '"') {
+            in_str = false;
+        } else if (c < 0x20) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A parsed value re-emitted as strict JSON (strings escaped, invalid UTF-8 replaced). Depth is
+ * bounded by the parser (64). */
+static void put_json_value(buf *out, json_object *v) {
+    switch (json_object_get_type(v)) {
+    case json_type_null: buf_puts(out, "null"); return;
+    case json_type_string:
+        json_put_strn(out, json_object_get_string(v), (size_t)json_object_get_string_len(v));
+        return;
+    case json_type_array: {
+        size_t n = json_object_array_length(v);
+        buf_putc(out, '[');
+        for (size_t i = 0; i < n; i++) {
+            if (i) buf_putc(out, ',');
+            put_json_value(out, json_object_array_get_idx(v, i));
+        }
+        buf_putc(out, ']');
+        return;
+    }
+    case json_type_object: {
+        bool first = true;
+        buf_putc(out, '{');
+        json_object_object_foreach(v, key, val) {
+            if (!first) buf_putc(out, ',');
+            first = false;
+            json_put_str(out, key);
+            buf_putc(out, ':');
+            put_json_value(out, val);
+        }
+        buf_putc(out, '}');
+        return;
+    }
+    case json_type_boolean:
+    case json_type_int:
+    case json_type_double: /* json-c keeps a parsed number's own text */
+        buf_puts(out, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+        return;
+    }
+}
+
 /* tool_use.input must be an object: the arguments if they parse as one, {} when empty,
  * else {"raw_arguments": "<text>"} so nothing is lost. */
 static void put_tool_input(buf *out, const char *args, size_t len) {
@@ -61,7 +150,10 @@ static void put_tool_input(buf *out, const char *args, size_t len) {
     const char *why;
     json_object *v = codec_parse_json(args, len, &why);
     if (json_object_is_type(v, json_type_object)) {
-        buf_append(out, args, len); /* strict-parsed: the text is already valid JSON */
+        if (json_text_clean(args, len))
+            buf_append(out, args, len); /* already strict JSON: forwarded byte for byte */
+        else
+            put_json_value(out, v);
     } else {
         buf_puts(out, "{\"raw_arguments\":");
         json_put_strn(out, args, len);

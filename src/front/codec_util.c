@@ -58,6 +58,16 @@ json_object *codec_parse_json(const char *body, size_t len, const char **why) {
                                              : json_tokener_error_desc(jerr);
         goto out;
     }
+    /* json-c stops at a NUL byte: anything but whitespace after the value is an error */
+    for (size_t end = json_tokener_get_parse_end(tok); end < len; end++) {
+        char c = body[end];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+            *why = "unexpected data after the JSON value";
+            json_object_put(root);
+            root = NULL;
+            goto out;
+        }
+    }
     if (!all_numbers_finite(root)) {
         *why = "NaN and Infinity are not valid JSON numbers";
         json_object_put(root);

@@ -585,7 +585,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
         conn_close(c, nread == UV_EOF ? (c->ex ? "client disconnected" : NULL) : "read error");
         return;
     }
-    if (c->phase == PHASE_LINGER || c->parse_error) return; /* discard */
+    /* discard; a broken connection closes on the next turn: start no request on it */
+    if (c->phase == PHASE_LINGER || c->parse_error || c->broken) return;
     size_t len = (size_t)nread;
     if (c->ex || c->pending_in.len) {
         buf_append(&c->pending_in, b->base, len);
@@ -778,7 +779,16 @@ void http_server_shutdown(http_server *srv, uint64_t drain_ms, void (*done_cb)(v
     conn *c = srv->conns;
     while (c) {
         conn *next = c->next;
-        if (!c->ex) conn_close(c, NULL); /* idle: close now; busy ones close after responding */
+        if (!c->ex) {
+            if (!c->broken && c->phase != PHASE_LINGER &&
+                (c->write_inflight || conn_pending_output(c))) {
+                /* a finished response is still draining: let it out, then linger and close */
+                c->close_after_write = true;
+                c->parse_error = true; /* no further requests on this connection */
+            } else {
+                conn_close(c, NULL); /* idle: close now; busy ones close after responding */
+            }
+        }
         c = next;
     }
     if (srv->n_conns) uv_timer_start(&srv->drain_timer, on_drain_timeout, drain_ms, 0);

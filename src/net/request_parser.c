@@ -123,6 +123,10 @@ static int on_headers_complete(llhttp_t *l) {
         p->reject_status = 413;
         return HPE_USER;
     }
+    /* We never switch protocols: an Upgrade offer (e.g. h2c) is an ordinary request, and the
+     * connection stays HTTP/1.1 (else llhttp pauses for the new protocol and the next request
+     * on the connection fails to parse). CONNECT keeps llhttp's upgrade and closes. */
+    if (l->method != HTTP_CONNECT) l->upgrade = 0;
     const char *expect = find_header(p, "expect");
     bool cont = expect && strcasecmp(expect, "100-continue") == 0 && l->http_minor >= 1;
     if (p->events && p->events->on_headers) p->events->on_headers(p->ud, cont);
@@ -171,7 +175,7 @@ static int on_message_complete(llhttp_t *l) {
     r->query = qm ? r->store.data + qoff + 1 : "";
     r->path = r->store.data + path_off;
     r->http_minor = l->http_minor;
-    r->keep_alive = llhttp_should_keep_alive(l);
+    r->keep_alive = llhttp_should_keep_alive(l) && !l->upgrade;
     r->head = l->method == HTTP_HEAD;
     p->complete = true;
     return HPE_PAUSED;

@@ -311,6 +311,8 @@ out:
 
 /* curl drops a header given as "Name:" with no value; "Name;" sends it empty. */
 static int add_header(struct curl_slist **list, buf *line, const char *name, const char *value) {
+    /* curl sends header lines verbatim: a line break in a value would inject more headers. */
+    if (value && value[strcspn(value, "\r\n")]) return -1;
     buf_reset(line);
     buf_puts(line, name);
     if (value && *value) {

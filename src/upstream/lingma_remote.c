@@ -118,8 +118,13 @@ static struct curl_slist *signed_headers(lingma_remote *r, const lingma_account 
 static void call_deliver(const conv_event *ev, void *ud) {
     lingma_call *c = ud;
     if (c->terminal || c->cancelled) return;
-    if (ev->type == CONV_EV_FINISH || ev->type == CONV_EV_ERROR) c->terminal = true;
+    bool terminal = ev->type == CONV_EV_FINISH || ev->type == CONV_EV_ERROR;
+    if (terminal) c->terminal = true;
     c->cb(ev, c->ud);
+    /* The consumer lets go of the call at its terminal event and never resumes it; a transfer
+     * left paused has no stall deadline and would hold the call and its connection forever.
+     * Drain the rest of the body so the call ends (and frees itself). */
+    if (terminal && c->http && !c->cancelled) http_call_resume(c->http);
 }
 
 static void call_fail(lingma_call *c, conv_error_class cls, int status, const char *code,
@@ -259,6 +264,10 @@ void lingma_call_cancel(lingma_call *c) {
     c->http = NULL;
     c->cancelled = true;
     if (!c->in_callback) call_free(c); /* else the decoder is still on the stack */
+}
+
+size_t lingma_remote_active_calls(const lingma_remote *r) {
+    return http_client_active_calls(r->http);
 }
 
 void lingma_call_pause(lingma_call *c) {

@@ -30,6 +30,8 @@ lingma_call *lingma_chat_start(lingma_remote *r, const lingma_account *acct, con
 /* Client gone: abort now, close the upstream connection, no more events. Only before the
  * terminal event; may be called from inside the call's own event callback. */
 void lingma_call_cancel(lingma_call *c);
+/* Number of chat calls and model-list fetches whose transfer has not ended yet. */
+size_t lingma_remote_active_calls(const lingma_remote *r);
 void lingma_call_pause(lingma_call *c);
 void lingma_call_resume(lingma_call *c);
 

@@ -325,6 +325,23 @@ static void decode_errors(void **state) {
     expect_error("{\"model\":\"x\",", "", "not valid JSON");
     expect_error("{\"model\":\"x\",\"max_tokens\":1,\"messages\":[],\"t\":NaN}", "", "NaN");
     expect_error("\"str\"", "", "must be a JSON object");
+    { /* bytes after a NUL that follows the value: not one JSON value */
+        static const char body[] = "{\"model\":\"x\",\"max_tokens\":1,\"messages\":[{\"role\":"
+                                   "\"user\",\"content\":\"x\"}]}\0{\"junk\":1}";
+        conv_request r;
+        codec_error err = {0};
+        assert_int_equal(
+            anthropic_decode_request(body, sizeof body - 1, ANTHROPIC_DECODE_MESSAGES, &r, &err),
+            -1);
+        assert_int_equal(err.status, 400);
+        conv_request_free(&r);
+        /* trailing whitespace is fine */
+        static const char ws[] = "{\"model\":\"x\",\"max_tokens\":1,\"messages\":[{\"role\":"
+                                 "\"user\",\"content\":\"x\"}]} \r\n\t";
+        assert_int_equal(
+            anthropic_decode_request(ws, sizeof ws - 1, ANTHROPIC_DECODE_MESSAGES, &r, &err), 0);
+        conv_request_free(&r);
+    }
     expect_error("{\"max_tokens\":1,\"messages\":[]}", "model", "model: Field required");
     expect_error("{\"model\":1,\"max_tokens\":1,\"messages\":[]}", "model", "valid string");
     expect_error("{\"model\":\"x\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
@@ -481,6 +498,47 @@ static void encode_thinking_and_tools(void **state) {
     assert_string_equal(jstr(o, "stop_reason"), "tool_use"); /* end_turn with calls */
     assert_true(jint(o, "usage.output_tokens") > 0);
     json_object_put(o);
+    conv_response_free(&r);
+}
+
+/* Upstream models put raw control characters (a literal newline) and stray bytes inside their
+ * argument strings; json-c accepts them, but the message body must still be strict JSON. */
+static void encode_tool_input_is_strict_json(void **state) {
+    (void)state;
+    static const char *const args[] = {
+        "{\"cmd\":\"a\nb\tc\",\"n\":1.50}",
+        "{\"s\":\"x\xff\"}",
+        "{'q':1}",
+        "{\"ok\":\"\\n\",\"u\":\"\xc3\xa9\"}",
+    };
+    conv_response r;
+    conv_response_init(&r);
+    for (int i = 0; i < 4; i++) {
+        feed(&r, (conv_event){
+                     .type = CONV_EV_TOOL_CALL_START, .index = i, .id = "toolu_x", .name = "Bash"});
+        feed(&r, (conv_event){.type = CONV_EV_TOOL_CALL_ARGS,
+                              .index = i,
+                              .text = args[i],
+                              .len = strlen(args[i])});
+    }
+    feed(&r, (conv_event){.type = CONV_EV_FINISH, .stop = CONV_STOP_TOOL_USE});
+    buf out = BUF_INIT;
+    anthropic_meta m = {.id = "msg_0123", .model = "claude-x", .input_tokens_estimate = 1};
+    anthropic_encode_response(&out, &r, &m);
+    for (size_t i = 0; i < out.len; i++)
+        if ((unsigned char)out.data[i] < 0x20) fail_msg("raw control byte at %zu: %s", i, out.data);
+    json_object *o = jparse(out.data, out.len);
+    if (!o) fail_msg("invalid JSON: %s", out.data);
+    assert_string_equal(jstr(o, "content.0.input.cmd"), "a\nb\tc");
+    assert_true(json_object_is_type(jget(o, "content.0.input.n"), json_type_double));
+    assert_string_equal(jstr(o, "content.1.input.s"), "x\xef\xbf\xbd");
+    assert_int_equal(jint(o, "content.2.input.q"), 1);
+    assert_string_equal(jstr(o, "content.3.input.ok"), "\n");
+    assert_string_equal(jstr(o, "content.3.input.u"), "\xc3\xa9");
+    /* clean arguments are forwarded byte for byte */
+    assert_non_null(strstr(out.data, "{\"ok\":\"\\n\",\"u\":\"\xc3\xa9\"}"));
+    json_object_put(o);
+    buf_free(&out);
     conv_response_free(&r);
 }
 
@@ -866,6 +924,7 @@ int main(void) {
         cmocka_unit_test(decode_errors),
         cmocka_unit_test(encode_text_response),
         cmocka_unit_test(encode_thinking_and_tools),
+        cmocka_unit_test(encode_tool_input_is_strict_json),
         cmocka_unit_test(stream_text_exact),
         cmocka_unit_test(stream_thinking_then_text),
         cmocka_unit_test(stream_text_then_two_tools),

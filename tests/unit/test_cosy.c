@@ -355,17 +355,35 @@ static void test_mint_round_trip(void **state) {
     EVP_PKEY_free(k);
 }
 
+/* A credential value with CR/LF (an accounts file or a login callback) must not inject header
+ * lines into the signed upstream request. */
+static void test_headers_refuse_line_breaks(void **state) {
+    (void)state;
+    const char *bad[] = {"1\r\nX-Injected: yes", "1\nX-Injected: yes", "1\rX"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        cosy_request r = {.cosy_key = "CK",
+                          .encrypt_user_info = "EUI",
+                          .user_id = bad[i],
+                          .machine_id = "abcdefgh-0000-4000-8000-000000000001",
+                          .path = "/algo/api/v2/model/list"};
+        struct curl_slist *l = NULL;
+        assert_int_equal(cosy_headers(&r, &l), -1);
+        curl_slist_free_all(l);
+        r.user_id = "1";
+        r.cosy_key = bad[i];
+        l = NULL;
+        assert_int_equal(cosy_headers(&r, &l), -1);
+        curl_slist_free_all(l);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_md5_vector),
-        cmocka_unit_test(test_sig_path),
-        cmocka_unit_test(test_bearer_recompute),
-        cmocka_unit_test(test_bearer_empty_body),
-        cmocka_unit_test(test_headers),
-        cmocka_unit_test(test_encode1_vectors),
-        cmocka_unit_test(test_encode1_la_fallback),
-        cmocka_unit_test(test_aes_vector),
-        cmocka_unit_test(test_cache_crypto),
+        cmocka_unit_test(test_md5_vector),       cmocka_unit_test(test_sig_path),
+        cmocka_unit_test(test_bearer_recompute), cmocka_unit_test(test_bearer_empty_body),
+        cmocka_unit_test(test_headers),          cmocka_unit_test(test_headers_refuse_line_breaks),
+        cmocka_unit_test(test_encode1_vectors),  cmocka_unit_test(test_encode1_la_fallback),
+        cmocka_unit_test(test_aes_vector),       cmocka_unit_test(test_cache_crypto),
         cmocka_unit_test(test_mint_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

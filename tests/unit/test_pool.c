@@ -497,7 +497,12 @@ static void test_reload_after_auth_failure(void **state) {
     assert_string_equal(a->cred.cosy_key, "CKA");
     /* after a success the account may reload again */
     attempt(&p, a, CONV_ERR_NONE);
+    /* Another turn keeps the name pointer in its exclude list (turn.c `tried`): the reload must
+     * not free it. */
+    const char *tried[] = {a->cred.name};
     assert_true(pool_reload_after_auth_failure(&p, a));
+    assert_ptr_equal(tried[0], a->cred.name);
+    assert_string_equal(picked(&p, NULL, tried, 1), "b");
     assert_string_equal(a->cred.cosy_key, "CKX");
     assert_string_equal(pool_find(&p, "b")->cred.cosy_key, "CKB");
     /* the retry with fresh credentials fails too: needs_login */

@@ -211,6 +211,40 @@ static void test_pipelined_requests_one_at_a_time(void **state) {
     request_parser_free(&p);
 }
 
+/* We never switch protocols, so an Upgrade offer (curl --http2 sends "Upgrade: h2c" on every
+ * cleartext request) is an ordinary request: the connection stays HTTP/1.1 and the next request
+ * on it parses. CONNECT cannot be answered on a kept connection: it closes. */
+static void test_upgrade_offer_is_ignored(void **state) {
+    (void)state;
+    const char *raw = "GET /a HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                      "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n"
+                      "POST /b HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
+                      "Content-Length: 2\r\n\r\nhi"
+                      "GET /c HTTP/1.1\r\nHost: h\r\n\r\n";
+    const char *want[] = {"/a", "/b", "/c"};
+    request_parser p;
+    request_parser_init(&p, 8192, 8192, NULL, NULL);
+    size_t off = 0, len = strlen(raw);
+    for (int i = 0; i < 3; i++) {
+        request_parsed r;
+        size_t consumed = 0;
+        assert_int_equal(request_parser_feed(&p, raw + off, len - off, &consumed, &r),
+                         REQUEST_PARSER_REQUEST);
+        assert_string_equal(r.path, want[i]);
+        assert_true(r.keep_alive);
+        if (i == 1) assert_string_equal(r.body.data, "hi");
+        request_parsed_free(&r);
+        off += consumed;
+    }
+    assert_int_equal(off, len);
+    request_parser_free(&p);
+
+    request_parsed r;
+    parse_ok("CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", 8192, 8192, &r);
+    assert_false(r.keep_alive);
+    request_parsed_free(&r);
+}
+
 static void test_expect_continue_event(void **state) {
     (void)state;
     const char *cases[] = {"Expect: 100-continue", "expect: 100-Continue"};
@@ -365,6 +399,7 @@ int main(void) {
         cmocka_unit_test(test_head_and_http10),
         cmocka_unit_test(test_split_reads),
         cmocka_unit_test(test_pipelined_requests_one_at_a_time),
+        cmocka_unit_test(test_upgrade_offer_is_ignored),
         cmocka_unit_test(test_expect_continue_event),
         cmocka_unit_test(test_body_limit_413),
         cmocka_unit_test(test_header_limit_431),

@@ -246,6 +246,28 @@ static void test_visit_and_import_keep_continued(void **state) {
     session_cache_free(c);
 }
 
+/* Imported entries arrive in any order: an idle entry that is not at the LRU's cold end must
+ * still be expired at lookup, not served. */
+static void test_idle_entry_off_the_tail_expires(void **state) {
+    (void)state;
+    session_cache *c = session_cache_new(100, 60000);
+    conv_hash p[3], q[3];
+    chain(1, 3, p);
+    chain(2, 3, q);
+    session_binding fresh = make_binding("s-fresh", "acct");
+    fresh.last_used_ms = now_ms;
+    session_binding stale = make_binding("s-stale", "acct");
+    stale.last_used_ms = now_ms - 3600000; /* idle for an hour, TTL one minute */
+    session_cache_insert_raw(c, &q[1], &fresh, false);
+    session_cache_insert_raw(c, &p[1], &stale, false); /* lands at the LRU head */
+    session_binding out;
+    conv_hash matched;
+    assert_int_equal(AFFINITY_MISS, session_cache_lookup(c, p, 3, &out, &matched));
+    assert_int_equal(AFFINITY_HIT, session_cache_lookup(c, q, 3, &out, &matched));
+    assert_string_equal(out.session_id, "s-fresh");
+    session_cache_free(c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_miss_on_empty_and_unknown, setup, teardown),
@@ -255,6 +277,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_lru_eviction_at_capacity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_ttl_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_visit_and_import_keep_continued, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_entry_off_the_tail_expires, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
