@@ -85,7 +85,10 @@ int main(int argc, char **argv) {
     }
     uv_loop_t *loop = uv_default_loop();
     app *a;
-    if (app_start(&a, loop, &cfg) != 0) return 1;
+    if (app_start(&a, loop, &cfg) != 0) {
+        http_client_global_cleanup();
+        return 1;
+    }
     uv_run(loop, UV_RUN_DEFAULT);
     app_free(a);
     http_client_global_cleanup();

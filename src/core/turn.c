@@ -50,7 +50,8 @@ typedef struct turn {
 
     /* the current attempt */
     pool_account *acct;
-    bool acct_probe; /* this attempt is the account's half-open probe */
+    bool acct_probe;               /* this attempt is the account's half-open probe */
+    conv_error_class acct_verdict; /* what releasing the account reports (NONE once finished) */
     lingma_call *call;
     buf body;
     uint64_t call_start_ns, first_event_ns, finish_ns;
@@ -144,14 +145,11 @@ static void on_ping_timer_closed(uv_handle_t *h) {
 }
 
 /* Releases everything the turn holds; the exchange must already be finished or gone. */
-static void turn_finish(turn *t) {
-    if (t->ended) return;
-    t->ended = true;
-    if (t->call) {
-        lingma_call_cancel(t->call);
-        t->call = NULL;
-    }
-    if (t->acct) pool_release(t->svc->pool, t->acct, t->acct_probe, CONV_ERR_CANCELLED);
+/* Gives back every slot the turn holds: the account (with the attempt's verdict), a queue
+ * place, the session and the global count. Runs before the response's last bytes go out, so a
+ * pipelined next request on the connection never counts against this turn. Idempotent. */
+static void turn_release_slots(turn *t) {
+    if (t->acct) pool_release(t->svc->pool, t->acct, t->acct_probe, t->acct_verdict);
     t->acct = NULL;
     if (t->waiter) inflight_wait_cancel(t->svc->inflight, t->waiter);
     t->waiter = NULL;
@@ -161,6 +159,16 @@ static void turn_finish(turn *t) {
     t->session_held = false;
     if (t->turn_counted) inflight_turn_end(t->svc->inflight);
     t->turn_counted = false;
+}
+
+static void turn_finish(turn *t) {
+    if (t->ended) return;
+    t->ended = true;
+    if (t->call) {
+        lingma_call_cancel(t->call);
+        t->call = NULL;
+    }
+    turn_release_slots(t);
     uv_timer_stop(&t->ping_timer);
     uv_close((uv_handle_t *)&t->ping_timer, on_ping_timer_closed);
 }
@@ -202,6 +210,7 @@ static void respond_error(turn *t, int status, const char *type, const char *mes
     else
         errors_openai_json(&b, message, type, NULL, code);
     stats_request_done(t, status);
+    turn_release_slots(t);
     http_respond(t->ex, status, "application/json", b.data, b.len, extra_headers);
     t->ex = NULL;
     buf_free(&b);
@@ -285,6 +294,7 @@ static void stream_event(turn *t, const conv_event *ev) {
 static void end_stream(turn *t) {
     log_turn_fields(t);
     stats_request_done(t, 200);
+    turn_release_slots(t);
     if (t->ex) http_stream_end(t->ex);
     t->ex = NULL;
 }
@@ -320,7 +330,7 @@ static void finish_success(turn *t, const conv_event *ev) {
     char labels[96];
     snprintf(labels, sizeof labels, "%s\x1fok", t->acct->cred.name);
     stats_add(t->svc->stats, STAT_upstream_attempts, labels, 1);
-    pool_release(t->svc->pool, t->acct, t->acct_probe, CONV_ERR_NONE);
+    t->acct_verdict = CONV_ERR_NONE; /* released with the slots, before the last bytes */
     record_affinity(t);
     count_tokens(t);
     stats_observe(t->svc->stats, STAT_overhead, proto_name(t), overhead_seconds(t));
@@ -340,11 +350,11 @@ static void finish_success(turn *t, const conv_event *ev) {
         snprintf(hdr, sizeof hdr, "x-gateway-overhead-ms: %.3f\r\n", overhead_seconds(t) * 1e3);
         log_turn_fields(t);
         stats_request_done(t, 200);
+        turn_release_slots(t);
         http_respond(t->ex, 200, "application/json", b.data, b.len, hdr);
         buf_free(&b);
     }
     t->ex = NULL;
-    t->acct = NULL; /* released above */
     turn_finish(t);
 }
 
@@ -467,6 +477,7 @@ static void attempt_next(turn *t) {
     }
     t->attempts++;
     t->acct_probe = pool_acquire(p, a);
+    t->acct_verdict = CONV_ERR_CANCELLED; /* until the attempt has a verdict */
     t->acct = a;
     const char *model = t->models[t->model_idx];
     const catalog_model *cm = catalog_find(t->svc->catalog, model);

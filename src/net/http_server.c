@@ -148,6 +148,16 @@ const char *http_request_header(const http_request *req, const char *name) {
 
 /* ---------------------------------------------------------------- output */
 
+/* Output buffers keep their capacity between writes, except after a large response: an idle
+ * keep-alive connection must not hold hundreds of KB (10,000 connections). */
+#define OUTPUT_KEEP_CAP (64 * 1024)
+static void buf_shrink_or_reset(buf *b) {
+    if (b->cap > OUTPUT_KEEP_CAP)
+        buf_free(b);
+    else
+        buf_reset(b);
+}
+
 static size_t conn_pending_output(const conn *c) { return c->out_inflight.len + c->out_next.len; }
 
 static void on_write_done(uv_write_t *req, int status);
@@ -167,7 +177,7 @@ static void conn_start_write(conn *c) {
     buf tmp = c->out_inflight;
     c->out_inflight = c->out_next;
     c->out_next = tmp;
-    buf_reset(&c->out_next);
+    buf_shrink_or_reset(&c->out_next);
     uv_buf_t b = uv_buf_init(c->out_inflight.data, (unsigned)c->out_inflight.len);
     int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_write_done);
     if (rc < 0) {
@@ -243,7 +253,7 @@ static void conn_after_output_drained(conn *c) {
 static void on_write_done(uv_write_t *req, int status) {
     conn *c = (conn *)req->handle->data;
     c->write_inflight = false;
-    buf_reset(&c->out_inflight);
+    buf_shrink_or_reset(&c->out_inflight);
     if (c->closing) return; /* cancelled by uv_close */
     if (status < 0) {
         conn_close(c, "client write error");

@@ -626,7 +626,11 @@ static bool call_setup_easy(http_call *call, const http_call_request *req) {
     if (o->max_redirects > 0) {
         bad |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L) != CURLE_OK;
         bad |= curl_easy_setopt(e, CURLOPT_MAXREDIRS, o->max_redirects) != CURLE_OK;
-        bad |= curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK;
+        /* A redirect never downgrades an https call: the body and the Cosy-* headers it carries
+         * would go out in clear. */
+        bool tls = strncasecmp(req->url, "https:", 6) == 0;
+        bad |= curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, tls ? "https" : "http,https") !=
+               CURLE_OK;
     }
     /* "" disables proxies, environment variables included. */
     bad |= curl_easy_setopt(e, CURLOPT_PROXY, o->proxy ? o->proxy : "") != CURLE_OK;

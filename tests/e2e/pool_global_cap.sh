@@ -2,7 +2,8 @@
 # The global in-flight cap (MAX_INFLIGHT) with its bounded queue: a turn over the cap waits and
 # is served once a slot frees (its upstream request starts only after the running one ended);
 # with no queue it is refused at once; a waiter that outlives INFLIGHT_WAIT_MS is refused.
-# Refusals are 529 overloaded_error (Anthropic) / 503 (OpenAI) with retry-after.
+# Refusals are 529 overloaded_error (Anthropic) / 503 (OpenAI) with retry-after. A turn gives its
+# slots back before its last bytes go out, so pipelined turns on one connection never collide.
 source "$(dirname "$0")/pool_lib.sh"
 
 SLOW='@sim delay_ms=150 chunks=8' # ≈ 1.2 s of streaming
@@ -65,4 +66,20 @@ elapsed=$(($(now_ms) - t0))
 pass
 bg_wait "$A_PID"
 assert_eq 200 "$(cat "$LGW_TMP/a.status")" "turn A status"
+gw_stop
+
+step "pipelined turns on one connection under MAX_INFLIGHT=1 and no queue are all served"
+pool_start MAX_INFLIGHT=1 MAX_INFLIGHT_QUEUE=0
+pipe=""
+for i in 1 2 3; do
+    b="{\"model\":\"kmodel\",\"messages\":[{\"role\":\"user\",\"content\":\"pipelined $i\"}]}"
+    close=""
+    [[ $i == 3 ]] && close=$'Connection: close\r\n'
+    pipe+="POST /v1/chat/completions HTTP/1.1"$'\r\n'"Host: x"$'\r\n'"Content-Type: application/json"$'\r\n'"$close""Content-Length: ${#b}"$'\r\n\r\n'"$b"
+done
+out="$(raw --send "$pipe")"
+assert_json "$out" responses.length 3 "three responses"
+for i in 0 1 2; do
+    assert_json "$out" "responses.$i.status" 200 "pipelined turn $((i + 1))"
+done
 gw_stop
