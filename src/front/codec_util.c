@@ -51,7 +51,8 @@ json_object *codec_parse_json(const char *body, size_t len, const char **why) {
         *why = "body too large";
         goto out;
     }
-    root = json_tokener_parse_ex(tok, body ? body : "", (int)len);
+    if (!body) body = "", len = 0;
+    root = json_tokener_parse_ex(tok, body, (int)len);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     if (!root) {
         *why = jerr == json_tokener_continue ? "unexpected end of input"
