@@ -16,7 +16,14 @@
  *
  * Lifetime. A call is "finished" once it has left the multi handle; its memory is released in
  * the close callback of its watchdog timer. The client is released when the last of its uv
- * handles (timer, idle, polls, call watchdogs) has closed after http_client_free. */
+ * handles (timer, idle, polls, call watchdogs) has closed after http_client_free.
+ *
+ * Easy handles. Creating one and applying the client's constant options costs more than the
+ * rest of a small call's setup, so the easy handle of a call that finished cleanly (curl
+ * reported success, never cancelled, never paused) goes back to a short spare list with its
+ * constant options kept and its per-call ones cleared (client_put_easy); the next call takes it
+ * from there and applies only its own options. A handle that left a transfer early carries
+ * FORBID_REUSE and is always destroyed, so its connection still closes. */
 #include "upstream/http_client.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -26,6 +33,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+
+/* Idle easy handles kept per client: enough for a burst of short calls, while each holds
+ * ~20 KB (curl's state and receive buffer). */
+enum { HTTP_SPARE_EASY = 8 };
 
 typedef struct http_sock http_sock;
 struct http_sock {
@@ -56,6 +67,8 @@ struct http_call {
     bool paused;      /* what the consumer asked */
     bool curl_paused; /* curl holds a chunk we refused */
     bool cancelled, finished;
+    bool ever_paused; /* curl held a chunk at some point: the handle is not recycled */
+    bool curl_ok;     /* curl reported the transfer done with CURLE_OK */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -69,6 +82,8 @@ struct http_client {
     http_call *calls;
     http_call *pending;
     http_sock *socks;
+    CURL *spare[HTTP_SPARE_EASY]; /* idle easy handles, constant options set (LIFO) */
+    unsigned n_spare;
     size_t n_calls;
     unsigned depth;
     unsigned n_handles; /* uv handles initialised and not yet closed */
@@ -79,6 +94,8 @@ struct http_client {
 
 static void client_drive(http_client *c, curl_socket_t fd, int flags);
 static void client_on_idle(uv_idle_t *h);
+static size_t call_on_header(char *p, size_t size, size_t nmemb, void *ud);
+static size_t call_on_write(char *p, size_t size, size_t nmemb, void *ud);
 
 /* ---- options and errors ---- */
 
@@ -285,6 +302,72 @@ static int client_on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
     return 0;
 }
 
+/* ---- easy handles ---- */
+
+/* The options every call of the client shares. false if curl refused one. */
+static bool easy_set_constant(const http_client *c, CURL *e) {
+    const http_client_options *o = &c->opt;
+    bool bad = false;
+    bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
+    bad |= curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) != CURLE_OK;
+    bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;
+    bad |= curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L) != CURLE_OK;
+    bad |= curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "identity") != CURLE_OK;
+    bad |= curl_easy_setopt(e, CURLOPT_BUFFERSIZE, o->buffer_size) != CURLE_OK;
+    if (o->max_redirects > 0) {
+        bad |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L) != CURLE_OK;
+        bad |= curl_easy_setopt(e, CURLOPT_MAXREDIRS, o->max_redirects) != CURLE_OK;
+    }
+    /* "" disables proxies, environment variables included. */
+    bad |= curl_easy_setopt(e, CURLOPT_PROXY, o->proxy ? o->proxy : "") != CURLE_OK;
+    if (o->proxy) bad |= curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L) != CURLE_OK;
+    if (o->ca_file) bad |= curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file) != CURLE_OK;
+    if (o->insecure) {
+        bad |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L) != CURLE_OK;
+        bad |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L) != CURLE_OK;
+    }
+    if (o->verbose) curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
+    bad |= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, call_on_header) != CURLE_OK;
+    bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, call_on_write) != CURLE_OK;
+    return !bad;
+}
+
+/* A spare handle, or a new one with the constant options; NULL if curl fails. */
+static CURL *client_take_easy(http_client *c) {
+    if (c->n_spare > 0) return c->spare[--c->n_spare];
+    CURL *e = curl_easy_init();
+    if (e && !easy_set_constant(c, e)) {
+        curl_easy_cleanup(e);
+        e = NULL;
+    }
+    return e;
+}
+
+/* Keeps the handle of a cleanly finished call for the next one. Everything call_setup_easy
+ * sets per call goes back to curl's default, so the next call starts from the state of a new
+ * handle with the constant options: nothing points into the finished call, its headers or its
+ * body, and the method is GET again. The handle is destroyed if the list is full, the client
+ * is closing or curl refuses. */
+static void client_put_easy(http_client *c, CURL *e) {
+    bool bad = c->closing || c->n_spare == HTTP_SPARE_EASY;
+    if (!bad) {
+        bad |= curl_easy_setopt(e, CURLOPT_PRIVATE, NULL) != CURLE_OK;
+        bad |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL) != CURLE_OK;
+        bad |= curl_easy_setopt(e, CURLOPT_HEADERDATA, NULL) != CURLE_OK;
+        bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, NULL) != CURLE_OK;
+        bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL) != CURLE_OK;
+        bad |= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL) != CURLE_OK;
+        /* Frees the copied body; it also selects POST, which HTTPGET below undoes. */
+        bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDS, NULL) != CURLE_OK;
+        bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1) != CURLE_OK;
+        bad |= curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) != CURLE_OK; /* also NOBODY 0 */
+    }
+    if (bad)
+        curl_easy_cleanup(e);
+    else
+        c->spare[c->n_spare++] = e;
+}
+
 /* ---- call completion ---- */
 
 /* Leaves the multi handle, reports `res` (NULL = silently) unless cancelled, starts the
@@ -308,7 +391,10 @@ static void call_finish(http_call *call, const http_call_result *res) {
         call->cb.on_done(call, res, call->ud);
         c->depth--;
     }
-    curl_easy_cleanup(call->easy);
+    if (call->curl_ok && !call->cancelled && !call->ever_paused)
+        client_put_easy(c, call->easy);
+    else
+        curl_easy_cleanup(call->easy);
     call->easy = NULL;
     curl_slist_free_all(call->headers);
     call->headers = NULL;
@@ -340,6 +426,7 @@ static void client_reap(http_client *c) {
         http_call *call = (http_call *)priv;
         CURLcode rc = m->data.result; /* m dies with the removal below */
         call->curl_done = true;
+        call->curl_ok = rc == CURLE_OK;
         http_call_result res = {.ok = rc == CURLE_OK, .curl_code = rc, .kind = error_kind_of(rc)};
         if (rc == CURLE_OK)
             res.message = "ok";
@@ -478,7 +565,7 @@ static size_t call_on_write(char *p, size_t size, size_t nmemb, void *ud) {
     if (!call->response_sent) call_deliver_response(call); /* header end not seen: be safe */
     if (call->cancelled) return 0;
     if (call->paused) {
-        call->curl_paused = true;
+        call->curl_paused = call->ever_paused = true;
         return CURL_WRITEFUNC_PAUSE; /* curl keeps this chunk and redelivers it on resume */
     }
     call_touch(call);
@@ -519,6 +606,8 @@ static void client_teardown(http_client *c) {
     curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, NULL);
     while (c->socks)
         sock_close(c, c->socks);
+    while (c->n_spare > 0)
+        curl_easy_cleanup(c->spare[--c->n_spare]);
     curl_multi_cleanup(c->multi);
     c->multi = NULL;
     uv_close((uv_handle_t *)&c->timer, client_on_handle_close);
@@ -607,44 +696,26 @@ static bool headers_have(const struct curl_slist *h, const char *name) {
     return false;
 }
 
-/* Everything but the multi: returns false if curl refused an option. */
+/* The per-call options on a handle that has the constant ones (client_take_easy): returns
+ * false if curl refused an option. */
 static bool call_setup_easy(http_call *call, const http_call_request *req) {
     const http_client_options *o = &call->client->opt;
     CURL *e = call->easy;
     bool bad = false;
     bad |= curl_easy_setopt(e, CURLOPT_URL, req->url) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)call) != CURLE_OK;
-    bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
-    bad |= curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) != CURLE_OK;
-    bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;
-    bad |= curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L) != CURLE_OK;
-    bad |= curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "identity") != CURLE_OK;
-    bad |= curl_easy_setopt(e, CURLOPT_BUFFERSIZE, o->buffer_size) != CURLE_OK;
     bad |=
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                          effective_ms(req->connect_timeout_ms, o->connect_timeout_ms)) != CURLE_OK;
     if (o->max_redirects > 0) {
-        bad |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L) != CURLE_OK;
-        bad |= curl_easy_setopt(e, CURLOPT_MAXREDIRS, o->max_redirects) != CURLE_OK;
         /* A redirect never downgrades an https call: the body and the Cosy-* headers it carries
          * would go out in clear. */
         bool tls = strncasecmp(req->url, "https:", 6) == 0;
         bad |= curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, tls ? "https" : "http,https") !=
                CURLE_OK;
     }
-    /* "" disables proxies, environment variables included. */
-    bad |= curl_easy_setopt(e, CURLOPT_PROXY, o->proxy ? o->proxy : "") != CURLE_OK;
-    if (o->proxy) bad |= curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L) != CURLE_OK;
-    if (o->ca_file) bad |= curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file) != CURLE_OK;
-    if (o->insecure) {
-        bad |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L) != CURLE_OK;
-        bad |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L) != CURLE_OK;
-    }
-    if (o->verbose) curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
     bad |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, call->errbuf) != CURLE_OK;
-    bad |= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, call_on_header) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_HEADERDATA, call) != CURLE_OK;
-    bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, call_on_write) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, call) != CURLE_OK;
 
     const char *body = req->body ? req->body : "";
@@ -684,7 +755,7 @@ http_call *http_call_start(http_client *c, const http_call_request *req,
     call->first_byte_ms = effective_ms(req->first_byte_timeout_ms, c->opt.first_byte_timeout_ms);
     call->stall_ms = effective_ms(req->stall_timeout_ms, c->opt.stall_timeout_ms);
     call->total_ms = effective_ms(req->total_timeout_ms, c->opt.total_timeout_ms);
-    call->easy = curl_easy_init();
+    call->easy = client_take_easy(c);
     if (!call->easy || !call_setup_easy(call, req)) goto fail;
     /* Inside a callback curl refuses new handles: the idle phase adds it. */
     if (c->depth == 0 && call_add(call) != 0) goto fail;

@@ -27,6 +27,7 @@ void sse_decoder_init(sse_decoder *d, conv_event_fn cb, void *ud, size_t max_lin
     d->stop = CONV_STOP_END_TURN;
     buf_init(&d->line);
     buf_init(&d->head);
+    buf_init(&d->body);
     d->tok = json_tokener_new_ex(SSE_JSON_DEPTH);
     if (!d->tok) abort(); /* out of memory, as xmalloc */
     json_tokener_set_flags(d->tok, JSON_TOKENER_STRICT);
@@ -40,6 +41,7 @@ void sse_decoder_free(sse_decoder *d) {
     free(d->tools);
     buf_free(&d->line);
     buf_free(&d->head);
+    buf_free(&d->body);
     if (d->tok) json_tokener_free(d->tok);
     memset(d, 0, sizeof *d);
 }
@@ -368,19 +370,17 @@ static void trim(const char **s, size_t *n) {
         (*n)--;
 }
 
-static void on_envelope(sse_decoder *d, json_object *env) {
-    int64_t status = 200;
-    get_int(env, "statusCodeValue", &status);
-    if (status < 0 || status > 999) status = 500;
-    json_object *body = get(env, "body");
-    size_t n = 0;
-    const char *text = get_str(env, "body", &n);
+/* An envelope's body under its statusCodeValue: text is the body given as a string (NULL if it
+ * is not one), body_obj the body given as an object; env is the envelope (NULL from the fast
+ * path, which takes only successes). */
+static void on_body(sse_decoder *d, int64_t status, const char *text, size_t n,
+                    json_object *body_obj, json_object *env) {
     if (text) trim(&text, &n);
     json_object *inner = NULL;
     if (text && n && !is_done(text, n))
         inner = parse_json(d, text, n);
-    else if (json_object_is_type(body, json_type_object))
-        inner = json_object_get(body);
+    else if (json_object_is_type(body_obj, json_type_object))
+        inner = json_object_get(body_obj);
 
     if (status >= 400) {
         /* A failure reported after the generation finished does not undo the answer. */
@@ -398,11 +398,212 @@ static void on_envelope(sse_decoder *d, json_object *env) {
     json_object_put(inner);
 }
 
+static void on_envelope(sse_decoder *d, json_object *env) {
+    int64_t status = 200;
+    get_int(env, "statusCodeValue", &status);
+    if (status < 0 || status > 999) status = 500;
+    size_t n = 0;
+    const char *text = get_str(env, "body", &n);
+    on_body(d, status, text, n, get(env, "body"), env);
+}
+
+/* ---- the envelope fast path ----
+ * Nearly every line is a success envelope {"headers":{},"body":"<chunk>","statusCodeValue":200,
+ * "statusCode":"OK"}. Building a json-c tree for it only to take the body out costs more than
+ * the chunk itself, so a bounded scanner reads that shape directly: an object whose keys have
+ * no escapes, a string "body", an optional integer "statusCodeValue" below 400, and other
+ * values that are strings, integers, true/false/null or flat objects of strings. It accepts only
+ * text json-c accepts with the same meaning; anything else (errors, escaped or repeated keys,
+ * lone surrogates, \u0000, control characters, other shapes) returns false for json-c. */
+
+#define ENV_STR_PLAIN(c) ((unsigned char)(c) >= 0x20 && (c) != '"' && (c) != '\\')
+
+static const char *skip_ws(const char *p, const char *end) {
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    return p;
+}
+
+static int hex4(const char *p) {
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        int c = (unsigned char)p[i], x;
+        if (c >= '0' && c <= '9')
+            x = c - '0';
+        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+            x = (c | 0x20) - 'a' + 10;
+        else
+            return -1;
+        v = v << 4 | x;
+    }
+    return v;
+}
+
+/* The JSON string at p (just after its opening quote), unescaped into out when out is not NULL.
+ * Returns the position after the closing quote, or NULL. The output is never longer than the
+ * input. */
+static const char *env_string(const char *p, const char *end, buf *out) {
+    char *w = out ? out->data + out->len : NULL;
+    for (;;) {
+        if (w) {
+            while (p < end && ENV_STR_PLAIN(*p))
+                *w++ = *p++;
+        } else {
+            while (p < end && ENV_STR_PLAIN(*p))
+                p++;
+        }
+        if (p == end || (unsigned char)*p < 0x20) return NULL;
+        if (*p++ == '"') break;
+        if (p == end) return NULL;
+        char c = *p++, e;
+        switch (c) {
+        case '"': e = '"'; break;
+        case '\\': e = '\\'; break;
+        case '/': e = '/'; break;
+        case 'b': e = '\b'; break;
+        case 'f': e = '\f'; break;
+        case 'n': e = '\n'; break;
+        case 'r': e = '\r'; break;
+        case 't': e = '\t'; break;
+        case 'u': {
+            if (end - p < 4) return NULL;
+            long cp = hex4(p);
+            p += 4;
+            if (cp <= 0 || (cp >= 0xDC00 && cp <= 0xDFFF)) return NULL;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                if (end - p < 6 || p[0] != '\\' || p[1] != 'u') return NULL;
+                long lo = hex4(p + 2);
+                if (lo < 0xDC00 || lo > 0xDFFF) return NULL;
+                p += 6;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            if (w) {
+                if (cp < 0x80) {
+                    *w++ = (char)cp;
+                } else if (cp < 0x800) {
+                    *w++ = (char)(0xC0 | cp >> 6);
+                    *w++ = (char)(0x80 | (cp & 0x3F));
+                } else if (cp < 0x10000) {
+                    *w++ = (char)(0xE0 | cp >> 12);
+                    *w++ = (char)(0x80 | (cp >> 6 & 0x3F));
+                    *w++ = (char)(0x80 | (cp & 0x3F));
+                } else {
+                    *w++ = (char)(0xF0 | cp >> 18);
+                    *w++ = (char)(0x80 | (cp >> 12 & 0x3F));
+                    *w++ = (char)(0x80 | (cp >> 6 & 0x3F));
+                    *w++ = (char)(0x80 | (cp & 0x3F));
+                }
+            }
+            continue;
+        }
+        default: return NULL;
+        }
+        if (w) *w++ = e;
+    }
+    if (w) {
+        out->len = (size_t)(w - out->data);
+        out->data[out->len] = '\0';
+    }
+    return p;
+}
+
+/* A non-negative integer without leading zeros of at most max_digits digits. */
+static const char *env_uint(const char *p, const char *end, int max_digits, int64_t *out) {
+    int64_t v = 0;
+    int k = 0;
+    for (; p + k < end && p[k] >= '0' && p[k] <= '9'; k++)
+        if (k < max_digits) v = v * 10 + (p[k] - '0');
+    if (!k || k > max_digits || (k > 1 && p[0] == '0')) return NULL;
+    if (p + k < end && (p[k] == '.' || p[k] == 'e' || p[k] == 'E')) return NULL;
+    *out = v;
+    return p + k;
+}
+
+static const char *env_literal(const char *p, const char *end, const char *word) {
+    size_t k = strlen(word);
+    return (size_t)(end - p) >= k && !memcmp(p, word, k) ? p + k : NULL;
+}
+
+/* A value of a key the decoder does not read. */
+static const char *env_skip_value(const char *p, const char *end) {
+    int64_t num;
+    if (p == end) return NULL;
+    switch (*p) {
+    case '"': return env_string(p + 1, end, NULL);
+    case 't': return env_literal(p, end, "true");
+    case 'f': return env_literal(p, end, "false");
+    case 'n': return env_literal(p, end, "null");
+    case '{': break;
+    default: return env_uint(p, end, 18, &num);
+    }
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == '}') return p + 1;
+    for (;;) {
+        if (p == end || *p != '"' || !(p = env_string(p + 1, end, NULL))) return NULL;
+        p = skip_ws(p, end);
+        if (p == end || *p != ':') return NULL;
+        p = skip_ws(p + 1, end);
+        if (p == end || *p != '"' || !(p = env_string(p + 1, end, NULL))) return NULL;
+        p = skip_ws(p, end);
+        if (p == end) return NULL;
+        if (*p == '}') return p + 1;
+        if (*p != ',') return NULL;
+        p = skip_ws(p + 1, end);
+    }
+}
+
+/* Reads a success envelope: its body into d->body and its statusCodeValue (200 if absent). */
+static bool fast_envelope(sse_decoder *d, const char *s, size_t n, int64_t *status) {
+    const char *p = s, *end = s + n;
+    bool have_body = false, have_status = false;
+    *status = 200;
+    if (p == end || *p != '{') return false;
+    p = skip_ws(p + 1, end);
+    for (;;) {
+        if (p == end || *p != '"') return false;
+        const char *key = ++p;
+        while (p < end && ENV_STR_PLAIN(*p))
+            p++;
+        if (p == end || *p != '"') return false; /* escaped key or control character */
+        size_t key_len = (size_t)(p - key);
+        p = skip_ws(p + 1, end);
+        if (p == end || *p != ':') return false;
+        p = skip_ws(p + 1, end);
+        if (key_len == 4 && !memcmp(key, "body", 4)) {
+            if (have_body || p == end || *p != '"') return false;
+            have_body = true;
+            buf_reset(&d->body);
+            buf_reserve(&d->body, (size_t)(end - p));
+            p = env_string(p + 1, end, &d->body);
+        } else if (key_len == 15 && !memcmp(key, "statusCodeValue", 15)) {
+            if (have_status) return false;
+            have_status = true;
+            p = env_uint(p, end, 3, status);
+            if (p && *status >= 400) return false;
+        } else {
+            p = env_skip_value(p, end);
+        }
+        if (!p) return false;
+        p = skip_ws(p, end);
+        if (p == end) return false;
+        if (*p == '}') return have_body && p + 1 == end;
+        if (*p != ',') return false;
+        p = skip_ws(p + 1, end);
+    }
+}
+
 static void on_data(sse_decoder *d, const char *s, size_t n) {
     trim(&s, &n);
     if (!n) return;
     if (is_done(s, n)) {
         complete(d);
+        return;
+    }
+    int64_t status;
+    if (fast_envelope(d, s, n, &status)) {
+        on_body(d, status, d->body.data, d->body.len, NULL, NULL);
+        /* One huge body must not pin its buffer for the rest of a long stream. */
+        if (d->body.cap > SSE_LINE_KEEP) buf_free(&d->body);
         return;
     }
     json_object *o = parse_json(d, s, n);

@@ -51,6 +51,7 @@ typedef struct sse_decoder {
     sse_tool_slot *tools;
     size_t n_tools, tools_cap;
     struct json_tokener *tok;
+    buf body; /* the unescaped body of an envelope read by the fast path, reused */
 } sse_decoder;
 
 /* max_line 0 = SSE_DECODER_DEFAULT_MAX_LINE. */
