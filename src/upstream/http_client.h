@@ -3,7 +3,8 @@
  * One http_client per uv loop; it owns a CURLM (and so the connection cache shared by all its
  * calls), one uv_timer for curl's timeout, one uv_poll per socket curl asks to watch and one
  * uv_idle for work deferred out of callbacks. Each http_call owns an easy handle and a watchdog
- * uv_timer for the first-byte / stall / total deadlines (curl has no stall timeout).
+ * uv_timer for the first-byte / stall / total deadlines (curl has no stall timeout); the easy
+ * handles of cleanly finished calls are kept (up to 8) for later calls.
  *
  * Callbacks of a call, all on the loop thread:
  *   on_response  at most once, when the final response's headers are complete (after following
