@@ -476,6 +476,9 @@ static const char *env_string(const char *p, const char *end, buf *out) {
                 if (lo < 0xDC00 || lo > 0xDFFF) return NULL;
                 p += 6;
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                /* json-c 0.16 turns a pair whose code point's low 16 bits fall in the
+                 * surrogate range (U+1D800–U+1DFFF, …) into U+FFFD: leave those to it. */
+                if ((cp & 0xF800) == 0xD800) return NULL;
             }
             if (w) {
                 if (cp < 0x80) {
@@ -600,12 +603,11 @@ static void on_data(sse_decoder *d, const char *s, size_t n) {
         return;
     }
     int64_t status;
-    if (fast_envelope(d, s, n, &status)) {
-        on_body(d, status, d->body.data, d->body.len, NULL, NULL);
-        /* One huge body must not pin its buffer for the rest of a long stream. */
-        if (d->body.cap > SSE_LINE_KEEP) buf_free(&d->body);
-        return;
-    }
+    bool fast = fast_envelope(d, s, n, &status);
+    if (fast) on_body(d, status, d->body.data, d->body.len, NULL, NULL);
+    /* One huge body must not pin its buffer for the rest of a long stream. */
+    if (d->body.cap > SSE_LINE_KEEP) buf_free(&d->body);
+    if (fast) return;
     json_object *o = parse_json(d, s, n);
     if (!json_object_is_type(o, json_type_object)) {
         /* The reference clients skip undecodable lines; so do we. */
@@ -663,7 +665,10 @@ void sse_decoder_feed(sse_decoder *d, const char *data, size_t len) {
         size_t room = SSE_HEAD_MAX - d->head.len;
         buf_append(&d->head, data, len < room ? len : room);
     }
-    size_t i = 0;
+    /* The next LF and CR at or after i (len when none), each searched again only once passed,
+     * so the scan stays linear whichever line ending the stream uses. */
+    size_t i = 0, lf = 0, cr = 0;
+    bool lf_known = false, cr_known = false;
     while (i < len && d->state == SSE_DEC_RUNNING) {
         if (d->cr_pending) {
             d->cr_pending = false;
@@ -672,9 +677,17 @@ void sse_decoder_feed(sse_decoder *d, const char *data, size_t len) {
                 continue;
             }
         }
-        size_t j = i;
-        while (j < len && data[j] != '\n' && data[j] != '\r')
-            j++;
+        if (!lf_known || lf < i) {
+            const char *q = memchr(data + i, '\n', len - i);
+            lf = q ? (size_t)(q - data) : len;
+            lf_known = true;
+        }
+        if (!cr_known || cr < i) {
+            const char *q = memchr(data + i, '\r', len - i);
+            cr = q ? (size_t)(q - data) : len;
+            cr_known = true;
+        }
+        size_t j = lf < cr ? lf : cr;
         add_to_line(d, data + i, j - i);
         if (j == len || d->state != SSE_DEC_RUNNING) break;
         d->cr_pending = data[j] == '\r';
