@@ -58,16 +58,7 @@ static int fail(dec *d, const char *problem, const char *path_fmt, ...) {
 }
 
 static void sys_append(dec *d, const char *s, size_t n) {
-    if (d->has_sys) buf_append(&d->sys, "\n\n", 2);
-    buf_append(&d->sys, s, n);
-    d->has_sys = true;
-}
-
-static conv_block *new_block(conv_message *m, conv_block_type t) {
-    conv_block *b = &m->blocks[m->n_blocks++];
-    memset(b, 0, sizeof *b);
-    b->type = t;
-    return b;
+    codec_append_system(&d->sys, &d->has_sys, s, n);
 }
 
 static void set_text(dec *d, conv_block *b, const char *s, size_t n) {
@@ -76,12 +67,12 @@ static void set_text(dec *d, conv_block *b, const char *s, size_t n) {
 }
 
 static void text_block_str(dec *d, conv_message *m, json_object *s) {
-    conv_block *b = new_block(m, CONV_BLOCK_TEXT);
+    conv_block *b = codec_new_block(m, CONV_BLOCK_TEXT);
     b->text = codec_str(&d->r->a, s, &b->text_len);
 }
 
 static void text_block_lit(dec *d, conv_message *m, const char *s) {
-    set_text(d, new_block(m, CONV_BLOCK_TEXT), s, strlen(s));
+    set_text(d, codec_new_block(m, CONV_BLOCK_TEXT), s, strlen(s));
 }
 
 static void put_json_str(buf *b, json_object *s) {
@@ -194,7 +185,7 @@ static int decode_tool_result(dec *d, json_object *blk, size_t i, size_t j) {
         flatten_blocks(content, &d->scratch, "\n");
     conv_message *m = push_message(d, CONV_ROLE_TOOL);
     m->blocks = arena_alloc(&d->r->a, sizeof(conv_block));
-    conv_block *b = new_block(m, CONV_BLOCK_TOOL_RESULT);
+    conv_block *b = codec_new_block(m, CONV_BLOCK_TOOL_RESULT);
     b->tool_id = codec_str(&d->r->a, id, NULL);
     set_text(d, b, d->scratch.data ? d->scratch.data : "", d->scratch.len);
     json_object *is_error = field(blk, "is_error");
@@ -215,11 +206,11 @@ static int decode_image(dec *d, conv_message *m, json_object *blk, size_t i, siz
             return fail(d, "Field required", "messages.%zu.content.%zu.source.data", i, j);
         if (!json_object_is_type(mt, json_type_string))
             return fail(d, "Field required", "messages.%zu.content.%zu.source.media_type", i, j);
-        conv_block *b = new_block(m, CONV_BLOCK_IMAGE);
+        conv_block *b = codec_new_block(m, CONV_BLOCK_IMAGE);
         b->media_type = codec_str(&d->r->a, mt, NULL);
         b->data = codec_str(&d->r->a, data, &b->data_len);
     } else if (st && strcmp(st, "url") == 0 && json_object_is_type(url, json_type_string)) {
-        conv_block *b = new_block(m, CONV_BLOCK_IMAGE);
+        conv_block *b = codec_new_block(m, CONV_BLOCK_IMAGE);
         b->url = codec_str(&d->r->a, url, NULL);
     } else {
         text_block_lit(d, m, "[image]"); /* file ids etc.: nothing we can forward */
@@ -236,7 +227,7 @@ static int decode_tool_use(dec *d, conv_message *m, json_object *blk, size_t i, 
         return fail(d, "Field required", "messages.%zu.content.%zu.id", i, j);
     if (!json_object_is_type(name, json_type_string))
         return fail(d, "Field required", "messages.%zu.content.%zu.name", i, j);
-    conv_block *b = new_block(m, CONV_BLOCK_TOOL_CALL);
+    conv_block *b = codec_new_block(m, CONV_BLOCK_TOOL_CALL);
     b->tool_id = codec_str(&d->r->a, id, NULL);
     b->tool_name = codec_str(&d->r->a, name, NULL);
     json_object *input = field(blk, "input");
@@ -269,7 +260,7 @@ static int decode_block(dec *d, conv_message *m, conv_role role, json_object *bl
     if (strcmp(type, "thinking") == 0) {
         json_object *t = field(blk, "thinking");
         if (json_object_is_type(t, json_type_string)) { /* the signature is not kept */
-            conv_block *b = new_block(m, CONV_BLOCK_THINKING);
+            conv_block *b = codec_new_block(m, CONV_BLOCK_THINKING);
             b->text = codec_str(&d->r->a, t, &b->text_len);
         }
         return 0;
@@ -278,7 +269,7 @@ static int decode_block(dec *d, conv_message *m, conv_role role, json_object *bl
     /* document, search_result, server-tool blocks, future types: text or nothing */
     buf_reset(&d->scratch);
     if (flatten_block(blk, &d->scratch))
-        set_text(d, new_block(m, CONV_BLOCK_TEXT), d->scratch.data, d->scratch.len);
+        set_text(d, codec_new_block(m, CONV_BLOCK_TEXT), d->scratch.data, d->scratch.len);
     return 0;
 }
 

@@ -112,6 +112,19 @@ json_object *codec_begin_request(const char *body, size_t len, conv_protocol pro
     return root;
 }
 
+conv_block *codec_new_block(conv_message *m, conv_block_type t) {
+    conv_block *b = &m->blocks[m->n_blocks++];
+    memset(b, 0, sizeof *b);
+    b->type = t;
+    return b;
+}
+
+void codec_append_system(buf *sys, bool *has_sys, const char *s, size_t n) {
+    if (*has_sys) buf_append(sys, "\n\n", 2);
+    buf_append(sys, s, n);
+    *has_sys = true;
+}
+
 const char *codec_str(arena *a, json_object *s, size_t *len) {
     size_t n = (size_t)json_object_get_string_len(s);
     if (len) *len = n;

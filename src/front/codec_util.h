@@ -5,7 +5,9 @@
 #define LGW_FRONT_CODEC_UTIL_H
 #include "core/conv.h"
 #include "util/arena.h"
+#include "util/buf.h"
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +40,11 @@ json_object *codec_parse_json(const char *body, size_t len, const char **why);
  * `proto`. */
 json_object *codec_begin_request(const char *body, size_t len, conv_protocol proto,
                                  conv_request *out, codec_error *err);
+
+/* The next block of m (its array was sized by the caller), zeroed and typed. */
+conv_block *codec_new_block(conv_message *m, conv_block_type t);
+/* Appends one system text to the joined system prompt ("\n\n" between parts). */
+void codec_append_system(buf *sys, bool *has_sys, const char *s, size_t n);
 
 /* Copies a JSON string's bytes (NULs included) into the arena; *len gets the length. */
 const char *codec_str(arena *a, json_object *s, size_t *len);

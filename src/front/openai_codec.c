@@ -58,25 +58,16 @@ static int missing(dec *d, const char *param_fmt, ...) {
 }
 
 static void sys_append(dec *d, const char *s, size_t n) {
-    if (d->has_sys) buf_append(&d->sys, "\n\n", 2);
-    buf_append(&d->sys, s, n);
-    d->has_sys = true;
-}
-
-static conv_block *new_block(conv_message *m, conv_block_type t) {
-    conv_block *b = &m->blocks[m->n_blocks++];
-    memset(b, 0, sizeof *b);
-    b->type = t;
-    return b;
+    codec_append_system(&d->sys, &d->has_sys, s, n);
 }
 
 static void text_block(dec *d, conv_message *m, json_object *s) {
-    conv_block *b = new_block(m, CONV_BLOCK_TEXT);
+    conv_block *b = codec_new_block(m, CONV_BLOCK_TEXT);
     b->text = codec_str(&d->r->a, s, &b->text_len);
 }
 
 static void placeholder_block(dec *d, conv_message *m, const char *text) {
-    conv_block *b = new_block(m, CONV_BLOCK_TEXT);
+    conv_block *b = codec_new_block(m, CONV_BLOCK_TEXT);
     b->text_len = strlen(text);
     b->text = arena_strndup(&d->r->a, text, b->text_len);
 }
@@ -122,7 +113,7 @@ static int decode_part(dec *d, conv_message *m, json_object *part, size_t mi, si
         if (!json_object_is_type(url, json_type_string))
             return type_error(d, "a string", url, "messages[%zu].content[%zu].image_url.url", mi,
                               j);
-        image_from_url(d, new_block(m, CONV_BLOCK_IMAGE), url);
+        image_from_url(d, codec_new_block(m, CONV_BLOCK_IMAGE), url);
         d->r->has_images = true;
         return 0;
     }
@@ -219,7 +210,7 @@ static int decode_tool_calls(dec *d, conv_message *m, json_object *calls, size_t
         if (!json_object_is_type(name, json_type_string))
             return type_error(d, "a string", name, "messages[%zu].tool_calls[%zu].function.name",
                               mi, j);
-        conv_block *b = new_block(m, CONV_BLOCK_TOOL_CALL);
+        conv_block *b = codec_new_block(m, CONV_BLOCK_TOOL_CALL);
         b->tool_id = codec_str(&d->r->a, id, NULL);
         b->tool_name = codec_str(&d->r->a, name, NULL);
         json_object *args = field(fn, args_key);
@@ -244,7 +235,7 @@ static int decode_tool_message(dec *d, conv_message *m, json_object *msg, size_t
     buf_reset(&d->scratch);
     if (content_text(d, field(msg, "content"), mi, &d->scratch, "\n")) return -1;
     m->role = CONV_ROLE_TOOL;
-    conv_block *b = new_block(m, CONV_BLOCK_TOOL_RESULT);
+    conv_block *b = codec_new_block(m, CONV_BLOCK_TOOL_RESULT);
     b->tool_id = codec_str(&d->r->a, id, NULL);
     b->text_len = d->scratch.len;
     b->text = arena_strndup(&d->r->a, d->scratch.data ? d->scratch.data : "", d->scratch.len);
@@ -302,7 +293,7 @@ static int decode_message(dec *d, json_object *msg, size_t mi, conv_message *m, 
     /* reasoning_content (DeepSeek-style) round-trips what our encoder emits */
     if (json_object_is_type(reasoning, json_type_string) &&
         json_object_get_string_len(reasoning) > 0) {
-        conv_block *b = new_block(m, CONV_BLOCK_THINKING);
+        conv_block *b = codec_new_block(m, CONV_BLOCK_THINKING);
         b->text = codec_str(&d->r->a, reasoning, &b->text_len);
     }
     if (decode_content(d, m, content, mi)) return -1;
