@@ -375,14 +375,7 @@ static int decode_tools(dec *d, json_object *tools) {
         json_object *name = field(t, "name");
         if (!json_object_is_type(name, json_type_string))
             return fail(d, "Field required", "tools.%zu.name", i);
-        conv_tool *ct = &d->r->tools[d->r->n_tools++];
-        memset(ct, 0, sizeof *ct);
-        ct->name = codec_str(&d->r->a, name, NULL);
-        json_object *desc = field(t, "description");
-        if (json_object_is_type(desc, json_type_string))
-            ct->description = codec_str(&d->r->a, desc, NULL);
-        json_object *schema = field(t, "input_schema");
-        if (schema) ct->parameters_json = codec_json_text(&d->r->a, schema);
+        codec_add_tool(d->r, name, field(t, "description"), field(t, "input_schema"));
     }
     return 0;
 }

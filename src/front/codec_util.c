@@ -119,6 +119,16 @@ conv_block *codec_new_block(conv_message *m, conv_block_type t) {
     return b;
 }
 
+void codec_add_tool(conv_request *r, json_object *name, json_object *description,
+                    json_object *schema) {
+    conv_tool *t = &r->tools[r->n_tools++];
+    memset(t, 0, sizeof *t);
+    t->name = codec_str(&r->a, name, NULL);
+    if (json_object_is_type(description, json_type_string))
+        t->description = codec_str(&r->a, description, NULL);
+    if (schema) t->parameters_json = codec_json_text(&r->a, schema);
+}
+
 void codec_append_system(buf *sys, bool *has_sys, const char *s, size_t n) {
     if (*has_sys) buf_append(sys, "\n\n", 2);
     buf_append(sys, s, n);

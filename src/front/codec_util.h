@@ -43,6 +43,10 @@ json_object *codec_begin_request(const char *body, size_t len, conv_protocol pro
 
 /* The next block of m (its array was sized by the caller), zeroed and typed. */
 conv_block *codec_new_block(conv_message *m, conv_block_type t);
+/* Appends a tool (r->tools was sized by the caller): name is a JSON string; a description that
+ * is not a string is ignored; the schema (any JSON, may be NULL) is kept as compact text. */
+void codec_add_tool(conv_request *r, json_object *name, json_object *description,
+                    json_object *schema);
 /* Appends one system text to the joined system prompt ("\n\n" between parts). */
 void codec_append_system(buf *sys, bool *has_sys, const char *s, size_t n);
 

@@ -344,14 +344,7 @@ static int decode_tools(dec *d, json_object *tools) {
         if (!name) return missing(d, "tools[%zu].function.name", i);
         if (!json_object_is_type(name, json_type_string))
             return type_error(d, "a string", name, "tools[%zu].function.name", i);
-        conv_tool *ct = &d->r->tools[d->r->n_tools++];
-        memset(ct, 0, sizeof *ct);
-        ct->name = codec_str(&d->r->a, name, NULL);
-        json_object *desc = field(fn, "description");
-        if (json_object_is_type(desc, json_type_string))
-            ct->description = codec_str(&d->r->a, desc, NULL);
-        json_object *params = field(fn, "parameters");
-        if (params) ct->parameters_json = codec_json_text(&d->r->a, params);
+        codec_add_tool(d->r, name, field(fn, "description"), field(fn, "parameters"));
     }
     return 0;
 }
