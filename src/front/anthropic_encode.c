@@ -45,6 +45,26 @@ static void put_usage(buf *out, int64_t input_total, int64_t cached, int64_t out
     buf_putc(out, '}');
 }
 
+/* The end-of-message usage: the upstream's when it reported one, else the estimates (input from
+ * the request, output counted in quarter tokens from the deltas). */
+static void put_final_usage(buf *out, const conv_usage *u, int64_t input_estimate,
+                            int64_t out_quarters) {
+    if (u->known)
+        put_usage(out, u->input_tokens, u->cached_tokens, u->output_tokens);
+    else
+        put_usage(out, input_estimate, 0, (out_quarters + 3) / 4);
+}
+
+/* "stop_reason":…,"stop_sequence":…,"stop_details":null — the same in a message and in the
+ * stream's message_delta. */
+static void put_stop(buf *out, conv_stop_reason stop, bool had_tools, const char *sequence) {
+    buf_puts(out, "\"stop_reason\":\"");
+    buf_puts(out, stop_reason_name(stop, had_tools));
+    buf_puts(out, "\",\"stop_sequence\":");
+    json_put_str(out, stop == CONV_STOP_STOP_SEQUENCE ? sequence : NULL);
+    buf_puts(out, ",\"stop_details\":null");
+}
+
 static bool is_json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 /* Length of the valid UTF-8 sequence at p (≤ n bytes left), 0 if invalid. */
@@ -199,15 +219,10 @@ void anthropic_encode_response(buf *out, const conv_response *r, const anthropic
         had_tools = true;
     }
     if (first) buf_puts(out, "{\"type\":\"text\",\"text\":\"\"}"); /* never an empty content[] */
-    buf_puts(out, "],\"stop_reason\":\"");
-    buf_puts(out, stop_reason_name(r->stop, had_tools));
-    buf_puts(out, "\",\"stop_sequence\":");
-    json_put_str(out, r->stop == CONV_STOP_STOP_SEQUENCE ? r->stop_sequence : NULL);
-    buf_puts(out, ",\"stop_details\":null,");
-    if (r->usage.known)
-        put_usage(out, r->usage.input_tokens, r->usage.cached_tokens, r->usage.output_tokens);
-    else
-        put_usage(out, m->input_tokens_estimate, 0, (out_q + 3) / 4);
+    buf_puts(out, "],");
+    put_stop(out, r->stop, had_tools, r->stop_sequence);
+    buf_putc(out, ',');
+    put_final_usage(out, &r->usage, m->input_tokens_estimate, out_q);
     buf_putc(out, '}');
 }
 
@@ -378,16 +393,11 @@ static void on_finish(anthropic_stream *s, const conv_event *ev, buf *out) {
     }
     close_block(s, out);
     frame_begin(out, "message_delta");
-    buf_puts(out, ",\"delta\":{\"stop_reason\":\"");
-    buf_puts(out, stop_reason_name(ev->stop, s->saw_tool));
-    buf_puts(out, "\",\"stop_sequence\":");
-    json_put_str(out, ev->stop == CONV_STOP_STOP_SEQUENCE ? ev->stop_sequence : NULL);
-    buf_puts(out, ",\"stop_details\":null},");
+    buf_puts(out, ",\"delta\":{");
+    put_stop(out, ev->stop, s->saw_tool, ev->stop_sequence);
+    buf_puts(out, "},");
     /* cumulative totals: the SDK overwrites message_start's usage with these */
-    if (ev->usage.known)
-        put_usage(out, ev->usage.input_tokens, ev->usage.cached_tokens, ev->usage.output_tokens);
-    else
-        put_usage(out, s->input_estimate, 0, (s->out_quarters + 3) / 4);
+    put_final_usage(out, &ev->usage, s->input_estimate, s->out_quarters);
     frame_end(out);
     frame_begin(out, "message_stop");
     frame_end(out);
