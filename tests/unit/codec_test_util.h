@@ -1,6 +1,8 @@
 /* Helpers shared by the front codec tests (header-only: each test is one executable). */
 #ifndef LGW_TEST_CODEC_TEST_UTIL_H
 #define LGW_TEST_CODEC_TEST_UTIL_H
+#include "core/conv.h"
+#include "util/buf.h"
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,4 +65,15 @@ static inline json_object *jparse(const char *s, size_t n) {
     json_tokener_free(tok);
     return o;
 }
+
+/* An encoder's output as JSON; the test fails when it is not exactly one valid value (cmocka must
+ * be included before this header). */
+static inline json_object *jparse_output(const buf *out) {
+    json_object *o = jparse(out->data, out->len);
+    if (!o) fail_msg("invalid JSON: %s", out->data);
+    return o;
+}
+
+/* Folds one event into a response under construction. */
+static inline void feed(conv_response *r, conv_event ev) { conv_response_add(r, &ev); }
 #endif

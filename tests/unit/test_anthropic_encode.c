@@ -14,14 +14,11 @@
 
 /* ---- non-streaming encoder ---- */
 
-static void feed(conv_response *r, conv_event ev) { conv_response_add(r, &ev); }
-
 static json_object *encode_response(const conv_response *r) {
     buf out = BUF_INIT;
     anthropic_meta m = {.id = "msg_0123", .model = "claude-x", .input_tokens_estimate = 42};
     anthropic_encode_response(&out, r, &m);
-    json_object *o = jparse(out.data, out.len);
-    if (!o) fail_msg("invalid JSON: %s", out.data);
+    json_object *o = jparse_output(&out);
     buf_free(&out);
     return o;
 }
@@ -145,8 +142,7 @@ static void encode_tool_input_is_strict_json(void **state) {
     anthropic_encode_response(&out, &r, &m);
     for (size_t i = 0; i < out.len; i++)
         if ((unsigned char)out.data[i] < 0x20) fail_msg("raw control byte at %zu: %s", i, out.data);
-    json_object *o = jparse(out.data, out.len);
-    if (!o) fail_msg("invalid JSON: %s", out.data);
+    json_object *o = jparse_output(&out);
     assert_string_equal(jstr(o, "content.0.input.cmd"), "a\nb\tc");
     assert_true(json_object_is_type(jget(o, "content.0.input.n"), json_type_double));
     assert_string_equal(jstr(o, "content.1.input.s"), "x\xef\xbf\xbd");

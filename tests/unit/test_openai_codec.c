@@ -345,8 +345,6 @@ static void decode_errors(void **state) {
 
 /* ---- non-streaming encoder ---- */
 
-static void feed(conv_response *r, conv_event ev) { conv_response_add(r, &ev); }
-
 static json_object *encode_response(const conv_response *r) {
     buf out = BUF_INIT;
     openai_meta m = {.id = "chatcmpl-abc",
@@ -354,8 +352,7 @@ static json_object *encode_response(const conv_response *r) {
                      .model = "gpt-4o",
                      .prompt_tokens_estimate = 11};
     openai_encode_response(&out, r, &m);
-    json_object *o = jparse(out.data, out.len);
-    if (!o) fail_msg("invalid JSON: %s", out.data);
+    json_object *o = jparse_output(&out);
     buf_free(&out);
     return o;
 }
