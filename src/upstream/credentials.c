@@ -414,6 +414,27 @@ static int write_all(int fd, const char *p, size_t n) {
     return 0;
 }
 
+/* A rename is durable only once its directory is synced; without this a crash can bring the
+ * old file back after the caller was told the save succeeded. */
+static int fsync_parent_dir(const char *path) {
+    const char *slash = strrchr(path, '/');
+    buf dir = BUF_INIT;
+    if (!slash)
+        buf_append(&dir, ".", 1);
+    else if (slash == path)
+        buf_append(&dir, "/", 1);
+    else
+        buf_append(&dir, path, (size_t)(slash - path));
+    int fd = open(dir.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    buf_free(&dir);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
 /* Writes text to path through a temp file in the same directory, so readers see the old or the
  * new file, never a partial one. */
 static int write_atomic(const char *path, const char *text, size_t len, char *err, size_t err_cap) {
@@ -439,6 +460,11 @@ static int write_atomic(const char *path, const char *text, size_t len, char *er
     fd = -1;
     if (rename(tmp.data, path)) {
         set_err(err, err_cap, "%s: rename failed: %s", path, strerror(errno));
+        goto out;
+    }
+    created = false; /* the temp name is gone now */
+    if (fsync_parent_dir(path)) {
+        set_err(err, err_cap, "%s: directory sync failed: %s", path, strerror(errno));
         goto out;
     }
     rc = 0;
