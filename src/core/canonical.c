@@ -192,6 +192,7 @@ static conv_hash chain(const conv_hash *prev, const buf *bytes) {
 
 void canonical_prefix_hashes(const uint8_t key_digest[32], const conv_request *r, conv_hash *out) {
     buf b = BUF_INIT;
+    buf_reserve(&b, 64 + r->system_len); /* the largest record is usually the system text */
     buf_append(&b, key_digest, 32);
     put_system(&b, r->system ? r->system : "", r->system_len);
     conv_hash zero = {{0}};
