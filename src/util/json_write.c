@@ -33,8 +33,7 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n) {
 
 /* Non-zero iff a byte of x needs a look: a control character, '"', '\\' or a non-ASCII byte. */
 static inline uint64_t needs_look(uint64_t x) {
-    return swar_any_below(x, 0x20) | swar_eq_mask(x, '"') | swar_eq_mask(x, '\\') |
-           (x & SWAR_HIGH);
+    return swar_any_below(x, 0x20) | swar_eq_mask(x, '"') | swar_eq_mask(x, '\\') | (x & SWAR_HIGH);
 }
 
 static void put_escape(buf *b, unsigned char c) {

@@ -411,17 +411,31 @@ static uint32_t next_rand(uint32_t *s) {
 
 static size_t random_text(unsigned char *out, size_t cap, uint32_t *seed) {
     static const char *const pieces[] = {
-        "word ", "longer words here ", " ", "  ", "\n", "\t", "\r\n", "\v", "\f", "x", "\x01",
-        "\xe4\xb8\xad", "\xa0", "x-anthropic-billing-header: v=1\n", "  x-anthropic-billing-header:",
-        "abcdefgh", "\n\n   ",
+        "word ",
+        "longer words here ",
+        " ",
+        "  ",
+        "\n",
+        "\t",
+        "\r\n",
+        "\v",
+        "\f",
+        "x",
+        "\x01",
+        "\xe4\xb8\xad",
+        "\xa0",
+        "x-anthropic-billing-header: v=1\n",
+        "  x-anthropic-billing-header:",
+        "abcdefgh",
+        "\n\n   ",
     };
     size_t n = 0;
     for (;;) {
         const char *p = pieces[next_rand(seed) % (sizeof pieces / sizeof *pieces)];
         size_t l = strlen(p);
         if (n + l > cap) return n;
-        memcpy(out + n, p, l);
-        n += l;
+        for (size_t k = 0; k < l; k++) /* binary pieces: no terminator wanted */
+            out[n++] = (unsigned char)p[k];
     }
 }
 
@@ -431,7 +445,8 @@ static void test_text_normalization_matches_definition(void **state) {
     uint32_t seed = 7;
     buf got = BUF_INIT, want = BUF_INIT;
     for (int round = 0; round < 3000; round++) {
-        size_t n = random_text(text, round < 2990 ? 1 + next_rand(&seed) % 200 : sizeof text, &seed);
+        size_t n =
+            random_text(text, round < 2990 ? 1 + next_rand(&seed) % 200 : sizeof text, &seed);
         for (size_t off = 0; off < 8 && off <= n; off++) {
             conv_block b = {.type = CONV_BLOCK_TOOL_RESULT,
                             .text = (const char *)text + off,
@@ -473,7 +488,8 @@ static void test_system_hash_matches_definition(void **state) {
             size_t e = i, p;
             while (e < n && text[e] != '\n')
                 e++;
-            for (p = i; p < e && isspace(text[p]); p++) {}
+            for (p = i; p < e && isspace(text[p]); p++) {
+            }
             if (!(e - p >= 27 && memcmp(text + p, "x-anthropic-billing-header:", 27) == 0)) {
                 buf_append(&kept, text + i, e - i);
                 buf_putc(&kept, '\n');

@@ -29,9 +29,9 @@ static void known_weights(void **state) {
     (void)state;
     assert_int_equal(codec_token_quarters("", 0), 0);
     assert_int_equal(codec_token_quarters("abcdefghijkl", 12), 12);
-    assert_int_equal(codec_token_quarters("\xc3\xa9", 2), 2);             /* é */
-    assert_int_equal(codec_token_quarters("\xe4\xb8\xad", 3), 4);         /* 中 */
-    assert_int_equal(codec_token_quarters("\xf0\x9f\x98\x80", 4), 8);     /* 😀 */
+    assert_int_equal(codec_token_quarters("\xc3\xa9", 2), 2);              /* é */
+    assert_int_equal(codec_token_quarters("\xe4\xb8\xad", 3), 4);          /* 中 */
+    assert_int_equal(codec_token_quarters("\xf0\x9f\x98\x80", 4), 8);      /* 😀 */
     assert_int_equal(codec_token_quarters("abcdefg\xe4\xb8\xad", 10), 11); /* across a word */
     assert_int_equal(codec_estimate_tokens("abcdefghi", 9), 3);
 }

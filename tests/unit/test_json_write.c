@@ -108,14 +108,14 @@ static void fixed_expectations(void **state) {
 static void invalid_and_truncated_utf8(void **state) {
     (void)state;
     static const char *const cases[] = {
-        "\xc0\x80",                /* overlong NUL */
-        "\xe0\x80\x80",            /* overlong 3-byte */
-        "\xed\xa0\x80",            /* surrogate */
-        "\xf4\x90\x80\x80",        /* above U+10FFFF */
-        "\xf8\x88\x80\x80\x80",    /* 5-byte form */
-        "\x80\xbf",                /* lone continuations */
-        "abcdefg\xe4\xb8",         /* truncated at the end */
-        "abcdefgh\xf0\x9f\x98",    /* truncated after a full word */
+        "\xc0\x80",             /* overlong NUL */
+        "\xe0\x80\x80",         /* overlong 3-byte */
+        "\xed\xa0\x80",         /* surrogate */
+        "\xf4\x90\x80\x80",     /* above U+10FFFF */
+        "\xf8\x88\x80\x80\x80", /* 5-byte form */
+        "\x80\xbf",             /* lone continuations */
+        "abcdefg\xe4\xb8",      /* truncated at the end */
+        "abcdefgh\xf0\x9f\x98", /* truncated after a full word */
         "\xe4\xb8\xad\xe6\x96\x87\xf0\x9f\x98\x80 mixed \xc3\xa9t\xc3\xa9", /* valid */
         "\xe4\xb8\xad\xe6\x96\x87\xff\xe6\x96\x87\"\xe6\x96\x87",           /* bad inside a run */
     };
@@ -134,17 +134,34 @@ static uint32_t next_rand(uint32_t *s) {
  * valid multi-byte characters, broken ones. */
 static size_t random_text(unsigned char *out, size_t cap, uint32_t *seed) {
     static const char *const pieces[] = {
-        "lorem ", "ipsum dolor sit amet ", "x", "\"", "\\", "\n", "\t", "\r\n", "\x01", "\x1f",
-        "\x7f", "\xc3\xa9", "\xe4\xb8\xad", "\xf0\x9f\x98\x80", "\xe2\x80\xa8", "\xff", "\x80",
-        "\xc3", "\xed\xa0\x80", "{\"k\":[1,2]}",
+        "lorem ",
+        "ipsum dolor sit amet ",
+        "x",
+        "\"",
+        "\\",
+        "\n",
+        "\t",
+        "\r\n",
+        "\x01",
+        "\x1f",
+        "\x7f",
+        "\xc3\xa9",
+        "\xe4\xb8\xad",
+        "\xf0\x9f\x98\x80",
+        "\xe2\x80\xa8",
+        "\xff",
+        "\x80",
+        "\xc3",
+        "\xed\xa0\x80",
+        "{\"k\":[1,2]}",
     };
     size_t n = 0;
     for (;;) {
         const char *p = pieces[next_rand(seed) % (sizeof pieces / sizeof *pieces)];
         size_t l = strlen(p);
         if (n + l > cap) return n;
-        memcpy(out + n, p, l);
-        n += l;
+        for (size_t k = 0; k < l; k++) /* binary pieces: no terminator wanted */
+            out[n++] = (unsigned char)p[k];
     }
 }
 
