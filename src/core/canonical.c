@@ -1,37 +1,62 @@
 #include "core/canonical.h"
 #include "util/json_write.h"
-#include <ctype.h>
+#include "util/swar.h"
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
-/* Collapses every whitespace run to one space and trims the ends. Words are copied as runs:
- * a per-byte append made this the largest cost of hashing a 60 KB conversation. */
-static void put_normalized(buf *out, const char *s, size_t n) {
+/* isspace() of the C locale, the gateway's only one. */
+static bool is_ws(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+/* Appends s with every whitespace run collapsed to one space. *ws says whether the output ends in
+ * whitespace (start a field with true, so leading whitespace is dropped); it carries across
+ * calls, so a field can be fed in pieces. Words of plain text with single spaces are copied 8
+ * bytes at a time: normalising a 60 KB conversation was the largest cost of hashing it. */
+static void normalize_into(buf *out, const char *s, size_t n, bool *ws) {
     const unsigned char *p = (const unsigned char *)s;
+    buf_reserve(out, n); /* the result is never longer than s */
+    char *o = out->data + out->len;
+    bool prev = *ws;
     size_t i = 0;
-    bool any = false;
-    buf_reserve(out, n);
     while (i < n) {
-        size_t gap = i;
-        while (i < n && isspace(p[i]))
-            i++;
-        if (i == n) break;
-        if (i > gap && any) buf_putc(out, ' ');
-        size_t word = i;
-        while (i < n && !isspace(p[i]))
-            i++;
-        buf_append(out, s + word, i - word);
-        any = true;
+        if (n - i >= 8) {
+            uint64_t x = swar_load(p + i);
+            uint64_t sp = swar_eq_mask(x, ' ');
+            /* no control byte (so no \t..\r) and no space right after whitespace */
+            if (!swar_any_below(x, 0x20) && !(sp & ((sp << 8) | (prev ? 0x80u : 0u)))) {
+                memcpy(o, p + i, 8);
+                o += 8;
+                i += 8;
+                prev = sp >> 63;
+                continue;
+            }
+        }
+        for (size_t end = n - i > 8 ? i + 8 : n; i < end; i++) {
+            bool w = is_ws(p[i]);
+            *o = w ? ' ' : (char)p[i]; /* a space after whitespace is overwritten next */
+            o += !(w && prev);
+            prev = w;
+        }
     }
+    out->len = (size_t)(o - out->data);
+    out->data[out->len] = '\0';
+    *ws = prev;
+}
+
+/* Ends a field fed through normalize_into from `start`: drops its trailing space. */
+static void end_field(buf *out, size_t start, bool ws) {
+    if (ws && out->len > start) out->data[--out->len] = '\0';
+    buf_putc(out, '\x1f'); /* unit separator: fields cannot run into each other */
 }
 
 static void put_field(buf *out, char tag, const char *s, size_t n) {
     buf_putc(out, tag);
-    put_normalized(out, s, n);
-    buf_putc(out, '\x1f'); /* unit separator: fields cannot run into each other */
+    size_t start = out->len;
+    bool ws = true;
+    normalize_into(out, s, n, &ws);
+    end_field(out, start, ws);
 }
 
 static int cmp_keys(const void *a, const void *b) {
@@ -95,11 +120,14 @@ int canonical_json(const char *json, size_t len, buf *out) {
 static void put_tool_call(buf *out, const char *name, const char *args, size_t args_len) {
     put_field(out, 'C', name ? name : "", name ? strlen(name) : 0);
     size_t mark = out->len;
-    if (!args_len || canonical_json(args, args_len, out) != 0) {
-        out->len = mark; /* unparseable (or empty) arguments: compare the normalized text */
-        put_normalized(out, args ? args : "", args_len);
+    if (args_len && canonical_json(args, args_len, out) == 0) {
+        buf_putc(out, '\x1f');
+        return;
     }
-    buf_putc(out, '\x1f');
+    out->len = mark; /* unparseable (or empty) arguments: compare the normalized text */
+    bool ws = true;
+    normalize_into(out, args ? args : "", args_len, &ws);
+    end_field(out, mark, ws);
 }
 
 void canonical_message(buf *out, const conv_message *m) {
@@ -130,26 +158,25 @@ void canonical_message(buf *out, const conv_message *m) {
     buf_putc(out, '\x1e'); /* record separator */
 }
 
-/* System text without Claude Code's per-request billing header line. */
+/* System text without Claude Code's per-request billing header line. The kept lines are fed
+ * to the field with their newlines, which normalising turns into the separating space. */
 static void put_system(buf *out, const char *s, size_t n) {
     static const char billing[] = "x-anthropic-billing-header:";
-    buf kept = BUF_INIT;
+    buf_putc(out, 'S');
+    size_t start = out->len;
+    bool ws = true;
     size_t i = 0;
     while (i < n) {
-        size_t e = i;
-        while (e < n && s[e] != '\n')
-            e++;
+        const char *nl = memchr(s + i, '\n', n - i);
+        size_t e = nl ? (size_t)(nl - s) : n;
         size_t p = i;
-        while (p < e && isspace((unsigned char)s[p]))
+        while (p < e && is_ws((unsigned char)s[p]))
             p++;
-        if (!(e - p >= sizeof billing - 1 && strncmp(s + p, billing, sizeof billing - 1) == 0)) {
-            buf_append(&kept, s + i, e - i);
-            buf_putc(&kept, '\n');
-        }
+        if (!(e - p >= sizeof billing - 1 && memcmp(s + p, billing, sizeof billing - 1) == 0))
+            normalize_into(out, s + i, e - i + (nl != NULL), &ws);
         i = e + 1;
     }
-    put_field(out, 'S', kept.data ? kept.data : "", kept.len);
-    buf_free(&kept);
+    end_field(out, start, ws);
 }
 
 static conv_hash chain(const conv_hash *prev, const buf *bytes) {
@@ -165,6 +192,7 @@ static conv_hash chain(const conv_hash *prev, const buf *bytes) {
 
 void canonical_prefix_hashes(const uint8_t key_digest[32], const conv_request *r, conv_hash *out) {
     buf b = BUF_INIT;
+    buf_reserve(&b, 64 + r->system_len); /* the largest record is usually the system text */
     buf_append(&b, key_digest, 32);
     put_system(&b, r->system ? r->system : "", r->system_len);
     conv_hash zero = {{0}};

@@ -1,5 +1,6 @@
 #include "front/codec_util.h"
 #include "util/log.h"
+#include "util/swar.h"
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -197,21 +198,29 @@ const char *codec_json_type_desc(json_object *v) {
     return "an unknown type";
 }
 
+static int64_t byte_quarters(unsigned char c) {
+    if (c < 0x80) return 1;
+    if ((c & 0xE0) == 0xC0) return 2;
+    if ((c & 0xF0) == 0xE0) return 4;
+    if ((c & 0xF8) == 0xF0) return 8;
+    return 0; /* continuation and invalid bytes add nothing */
+}
+
+/* ASCII words (no high bit in 8 bytes) count 8 quarters at once: prompts are mostly ASCII. */
 int64_t codec_token_quarters(const char *s, size_t n) {
     const unsigned char *p = (const unsigned char *)s;
     int64_t q = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = p[i];
-        if (c < 0x80)
-            q += 1;
-        else if ((c & 0xE0) == 0xC0)
-            q += 2;
-        else if ((c & 0xF0) == 0xE0)
-            q += 4;
-        else if ((c & 0xF8) == 0xF0)
+    size_t i = 0;
+    for (; n - i >= 8; i += 8) {
+        if (!(swar_load(p + i) & SWAR_HIGH)) {
             q += 8;
-        /* continuation and invalid bytes add nothing */
+            continue;
+        }
+        for (size_t k = 0; k < 8; k++)
+            q += byte_quarters(p[i + k]);
     }
+    for (; i < n; i++)
+        q += byte_quarters(p[i]);
     return q;
 }
 

@@ -1,4 +1,5 @@
 #include "util/json_write.h"
+#include "util/swar.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,41 +31,60 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n) {
     return len;
 }
 
+/* Non-zero iff a byte of x needs a look: a control character, '"', '\\' or a non-ASCII byte. */
+static inline uint64_t needs_look(uint64_t x) {
+    return swar_any_below(x, 0x20) | swar_eq_mask(x, '"') | swar_eq_mask(x, '\\') | (x & SWAR_HIGH);
+}
+
+static void put_escape(buf *b, unsigned char c) {
+    switch (c) {
+    case '"': buf_append(b, "\\\"", 2); break;
+    case '\\': buf_append(b, "\\\\", 2); break;
+    case '\n': buf_append(b, "\\n", 2); break;
+    case '\r': buf_append(b, "\\r", 2); break;
+    case '\t': buf_append(b, "\\t", 2); break;
+    case '\b': buf_append(b, "\\b", 2); break;
+    case '\f': buf_append(b, "\\f", 2); break;
+    default:
+        if (c < 0x20) {
+            char u[6] = {'\\', 'u', '0', '0', HEX[c >> 4], HEX[c & 15]};
+            buf_append(b, u, 6);
+        } else {
+            buf_append(b, "\\ufffd", 6); /* invalid UTF-8 byte */
+        }
+    }
+}
+
+/* Bytes that go out verbatim are copied as runs; the scan steps 8 bytes at a time over ASCII
+ * text that needs no escape (a byte-at-a-time loop was the body build's largest cost). */
 void json_put_escaped(buf *b, const char *s, size_t n) {
     const unsigned char *p = (const unsigned char *)s;
     buf_reserve(b, n + 2);
     size_t run = 0; /* start of the current run of bytes copied verbatim */
     size_t i = 0;
     while (i < n) {
+        if (n - i >= 8) {
+            uint64_t m = needs_look(swar_load(p + i));
+            if (!m) {
+                i += 8;
+                continue;
+            }
+            i += swar_first(m);
+        }
         unsigned char c = p[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) { /* only in the last 7 bytes */
             i++;
             continue;
         }
-        if (c >= 0x80) {
-            size_t l = utf8_seq_len(p + i, n - i);
-            if (l) {
+        if (c >= 0x80) { /* stay here through a run of non-ASCII text (CJK, emoji) */
+            size_t l;
+            while (i < n && p[i] >= 0x80 && (l = utf8_seq_len(p + i, n - i)) != 0)
                 i += l;
-                continue;
-            }
+            if (i == n || p[i] < 0x80) continue;
+            c = p[i];
         }
         buf_append(b, s + run, i - run);
-        switch (c) {
-        case '"': buf_append(b, "\\\"", 2); break;
-        case '\\': buf_append(b, "\\\\", 2); break;
-        case '\n': buf_append(b, "\\n", 2); break;
-        case '\r': buf_append(b, "\\r", 2); break;
-        case '\t': buf_append(b, "\\t", 2); break;
-        case '\b': buf_append(b, "\\b", 2); break;
-        case '\f': buf_append(b, "\\f", 2); break;
-        default:
-            if (c < 0x20) {
-                char u[6] = {'\\', 'u', '0', '0', HEX[c >> 4], HEX[c & 15]};
-                buf_append(b, u, 6);
-            } else {
-                buf_append(b, "\\ufffd", 6); /* invalid UTF-8 byte */
-            }
-        }
+        put_escape(b, c);
         i++;
         run = i;
     }

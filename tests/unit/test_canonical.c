@@ -7,6 +7,7 @@
 #include "core/canonical.h"
 #include "front/anthropic_codec.h"
 #include "front/openai_codec.h"
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include <cmocka.h>
 
@@ -383,6 +385,131 @@ static void test_canonical_json(void **state) {
     buf_free(&b);
 }
 
+/* ---- the word-at-a-time normaliser against the byte-at-a-time definition ---- */
+
+/* Whitespace runs → one space, ends trimmed: the canonical form as first defined. */
+static void ref_normalize(buf *out, const unsigned char *p, size_t n) {
+    bool any = false, gap = false;
+    for (size_t i = 0; i < n; i++) {
+        if (isspace(p[i])) {
+            gap = true;
+            continue;
+        }
+        if (gap && any) buf_putc(out, ' ');
+        buf_putc(out, (char)p[i]);
+        any = true;
+        gap = false;
+    }
+}
+
+static uint32_t next_rand(uint32_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    return *s;
+}
+
+static size_t random_text(unsigned char *out, size_t cap, uint32_t *seed) {
+    static const char *const pieces[] = {
+        "word ",
+        "longer words here ",
+        " ",
+        "  ",
+        "\n",
+        "\t",
+        "\r\n",
+        "\v",
+        "\f",
+        "x",
+        "\x01",
+        "\xe4\xb8\xad",
+        "\xa0",
+        "x-anthropic-billing-header: v=1\n",
+        "  x-anthropic-billing-header:",
+        "abcdefgh",
+        "\n\n   ",
+    };
+    size_t n = 0;
+    for (;;) {
+        const char *p = pieces[next_rand(seed) % (sizeof pieces / sizeof *pieces)];
+        size_t l = strlen(p);
+        if (n + l > cap) return n;
+        for (size_t k = 0; k < l; k++) /* binary pieces: no terminator wanted */
+            out[n++] = (unsigned char)p[k];
+    }
+}
+
+static void test_text_normalization_matches_definition(void **state) {
+    (void)state;
+    static unsigned char text[8192];
+    uint32_t seed = 7;
+    buf got = BUF_INIT, want = BUF_INIT;
+    for (int round = 0; round < 3000; round++) {
+        size_t n =
+            random_text(text, round < 2990 ? 1 + next_rand(&seed) % 200 : sizeof text, &seed);
+        for (size_t off = 0; off < 8 && off <= n; off++) {
+            conv_block b = {.type = CONV_BLOCK_TOOL_RESULT,
+                            .text = (const char *)text + off,
+                            .text_len = n - off};
+            conv_message m = {.role = CONV_ROLE_TOOL, .blocks = &b, .n_blocks = 1};
+            buf_reset(&got);
+            canonical_message(&got, &m);
+            buf_reset(&want);
+            buf_puts(&want, "tR");
+            ref_normalize(&want, text + off, n - off);
+            buf_puts(&want, "\x1f\x1e");
+            assert_int_equal(got.len, want.len);
+            assert_memory_equal(got.data, want.data, want.len);
+        }
+    }
+    buf_free(&got);
+    buf_free(&want);
+}
+
+/* out[0] = XXH3-128(16 zero bytes ‖ key ‖ 'S' ‖ normalized system without billing lines ‖ US). */
+static void test_system_hash_matches_definition(void **state) {
+    (void)state;
+    static unsigned char text[4096];
+    uint32_t seed = 99;
+    uint8_t key[32];
+    key_of(key, 0x5a);
+    for (int round = 0; round < 500; round++) {
+        size_t n = random_text(text, next_rand(&seed) % sizeof text, &seed);
+        conv_request r;
+        conv_request_init(&r, CONV_PROTO_ANTHROPIC);
+        r.system = (const char *)text;
+        r.system_len = n;
+        conv_hash got;
+        canonical_prefix_hashes(key, &r, &got);
+        conv_request_free(&r);
+
+        buf kept = BUF_INIT, want = BUF_INIT;
+        for (size_t i = 0; i < n;) {
+            size_t e = i, p;
+            while (e < n && text[e] != '\n')
+                e++;
+            for (p = i; p < e && isspace(text[p]); p++) {
+            }
+            if (!(e - p >= 27 && memcmp(text + p, "x-anthropic-billing-header:", 27) == 0)) {
+                buf_append(&kept, text + i, e - i);
+                buf_putc(&kept, '\n');
+            }
+            i = e + 1;
+        }
+        buf_append(&want, (const uint8_t[16]){0}, 16);
+        buf_append(&want, key, 32);
+        buf_putc(&want, 'S');
+        ref_normalize(&want, (const unsigned char *)(kept.data ? kept.data : ""), kept.len);
+        buf_putc(&want, '\x1f');
+        XXH128_hash_t h = XXH3_128bits(want.data, want.len);
+        conv_hash expect;
+        XXH128_canonicalFromHash((XXH128_canonical_t *)expect.b, h);
+        assert_memory_equal(got.b, expect.b, sizeof got.b);
+        buf_free(&kept);
+        buf_free(&want);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_openai_and_anthropic_hash_alike),
@@ -398,6 +525,8 @@ int main(void) {
         cmocka_unit_test(test_extend_reply_matches_next_request),
         cmocka_unit_test(test_extend_reply_with_tool_call),
         cmocka_unit_test(test_canonical_json),
+        cmocka_unit_test(test_text_normalization_matches_definition),
+        cmocka_unit_test(test_system_hash_matches_definition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
