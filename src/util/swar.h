@@ -8,9 +8,6 @@
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "swar.h assumes a little-endian target (byte i of a word is bits 8i..8i+7)"
-
-/* Index of the first flagged byte of a non-zero mask. */
-static inline unsigned swar_first(uint64_t mask) { return (unsigned)__builtin_ctzll(mask) / 8; }
 #endif
 
 #define SWAR_ONES 0x0101010101010101ull
