@@ -237,6 +237,9 @@ static void start_decoded(app *a, http_exchange *ex, route_family family, int rc
         conv_request_free(cr);
         return;
     }
+    /* The decoded request holds its own copies: a stream keeps none of the raw request (a
+     * Claude Code body is 60 KB and more). */
+    http_exchange_release_request(ex);
     turn_start(&a->svc, ex, cr, digest);
 }
 

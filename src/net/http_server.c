@@ -456,6 +456,18 @@ char *http_exchange_take_body(http_exchange *ex, size_t *len) {
     return buf_detach(&ex->parsed.body, len);
 }
 
+void http_exchange_release_request(http_exchange *ex) {
+    request_parsed_release_payload(&ex->parsed);
+    http_request *r = &ex->req;
+    r->target = ex->parsed.target;
+    r->path = ex->parsed.path;
+    r->query = ex->parsed.query;
+    r->headers = NULL;
+    r->n_headers = 0;
+    r->body = "";
+    r->body_len = 0;
+}
+
 void http_exchange_log_key_id(http_exchange *ex, const char *key_id) {
     snprintf(ex->key_id, sizeof ex->key_id, "%s", key_id ? key_id : "");
 }
