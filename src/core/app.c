@@ -22,6 +22,7 @@
 #include "upstream/lingma_remote.h"
 #include "util/buf.h"
 #include "util/clock.h"
+#include "util/heap_trim.h"
 #include "util/json_write.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -36,6 +37,7 @@ struct app {
     http_server *server;
     uv_signal_t sig_term, sig_int;
     uv_timer_t catalog_timer;
+    uv_timer_t trim_timer;
     bool stopping;
     bool catalog_fetching;
     uint64_t started_ns;
@@ -237,6 +239,9 @@ static void start_decoded(app *a, http_exchange *ex, route_family family, int rc
         conv_request_free(cr);
         return;
     }
+    /* The decoded request holds its own copies: a stream keeps none of the raw request (a
+     * Claude Code body is 60 KB and more). */
+    http_exchange_release_request(ex);
     turn_start(&a->svc, ex, cr, digest);
 }
 
@@ -358,6 +363,18 @@ static void handle_request(http_exchange *ex, const http_request *req, void *ud)
     }
 }
 
+/* ---------------------------------------------------------------- memory */
+
+/* After a burst of streams the freed heap goes back to the kernel (util/heap_trim); a steady
+ * load reuses its free chunks and stays under the threshold, so this rarely trims. */
+#define HEAP_TRIM_PERIOD_MS 10000
+#define HEAP_TRIM_MIN_FREE  (8u << 20)
+
+static void on_trim_timer(uv_timer_t *t) {
+    (void)t;
+    if (heap_trim(HEAP_TRIM_MIN_FREE)) log_debug("heap trimmed", NULL);
+}
+
 /* ---------------------------------------------------------------- lifecycle */
 
 static void on_remote_freed(void *ud) { (void)ud; }
@@ -368,6 +385,7 @@ static void on_server_closed(void *ud) {
     uv_close((uv_handle_t *)&a->sig_term, NULL);
     uv_close((uv_handle_t *)&a->sig_int, NULL);
     uv_close((uv_handle_t *)&a->catalog_timer, NULL);
+    uv_close((uv_handle_t *)&a->trim_timer, NULL);
     state_store_stop(a->state);
     lingma_remote_free(a->remote, on_remote_freed, NULL);
     a->remote = NULL;
@@ -380,6 +398,7 @@ void app_stop(app *a) {
     log_info("shutting down", "\"drain_timeout_ms\":%llu",
              (unsigned long long)a->cfg.drain_timeout_ms);
     uv_timer_stop(&a->catalog_timer);
+    uv_timer_stop(&a->trim_timer);
     http_server_shutdown(a->server, a->cfg.drain_timeout_ms, on_server_closed, a);
 }
 
@@ -532,6 +551,8 @@ int app_start(app **out, uv_loop_t *loop, config *cfg) {
     uv_timer_init(loop, &a->catalog_timer);
     a->catalog_timer.data = a;
     if (a->pool.n) schedule_catalog(a, 1);
+    uv_timer_init(loop, &a->trim_timer);
+    uv_timer_start(&a->trim_timer, on_trim_timer, HEAP_TRIM_PERIOD_MS, HEAP_TRIM_PERIOD_MS);
 
     char host[64];
     int port;

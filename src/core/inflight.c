@@ -17,11 +17,11 @@ struct inflight_waiter {
 };
 
 typedef struct slot {
-    char *session_id;
     struct slot *hnext;
     inflight_waiter *waiters_head, *waiters_tail;
     size_t n_waiters;
     inflight_waiter *granting; /* a waiter given the free slot, not yet told */
+    char session_id[];         /* in the same allocation: one per turn in flight */
 } slot;                        /* exists only while its session is busy */
 
 struct inflight {
@@ -88,7 +88,6 @@ void inflight_free(inflight *g) {
                 waiter_close(w);
             }
             if (s->granting) waiter_close(s->granting);
-            free(s->session_id);
             free(s);
             s = next;
         }
@@ -193,8 +192,9 @@ static slot **find(inflight *g, const char *id) {
 bool inflight_try_acquire(inflight *g, const char *session_id) {
     slot **pp = find(g, session_id);
     if (*pp) return false;
-    slot *s = xcalloc(1, sizeof *s);
-    s->session_id = xstrdup(session_id);
+    size_t n = strlen(session_id) + 1;
+    slot *s = xcalloc(1, sizeof *s + n);
+    memcpy(s->session_id, session_id, n);
     *pp = s;
     return true;
 }
@@ -284,6 +284,5 @@ void inflight_release(inflight *g, const char *session_id) {
         return;
     }
     *pp = s->hnext;
-    free(s->session_id);
     free(s);
 }

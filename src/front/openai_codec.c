@@ -651,6 +651,7 @@ void openai_stream_init(openai_stream *s, const openai_meta *m, bool include_usa
     buf_puts(&s->prefix, ",\"model\":");
     json_put_str(&s->prefix, m->model);
     buf_puts(&s->prefix, ",\"choices\":[");
+    buf_fit(&s->prefix); /* kept for the whole stream */
 }
 
 void openai_stream_free(openai_stream *s) {

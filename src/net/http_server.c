@@ -48,8 +48,8 @@ struct http_exchange {
 struct conn {
     uv_tcp_t tcp;
     uv_timer_t timer;
-    uv_shutdown_t shutdown_req;
-    uv_write_t write_req;
+    /* The write and shutdown requests are allocated while in flight only (272 bytes an idle or
+     * streaming connection does not carry: a stream's writes almost always go out at once). */
     http_server *srv;
     conn *prev, *next;
     request_parser rp;
@@ -179,8 +179,10 @@ static void conn_start_write(conn *c) {
     c->out_next = tmp;
     buf_shrink_or_reset(&c->out_next);
     uv_buf_t b = uv_buf_init(c->out_inflight.data, (unsigned)c->out_inflight.len);
-    int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_write_done);
+    uv_write_t *wr = xmalloc(sizeof *wr);
+    int rc = uv_write(wr, (uv_stream_t *)&c->tcp, &b, 1, on_write_done);
     if (rc < 0) {
+        free(wr);
         conn_fail(c);
         return;
     }
@@ -221,6 +223,7 @@ static void conn_write(conn *c, const char *data, size_t len) {
 
 static void on_shutdown_done(uv_shutdown_t *req, int status) {
     conn *c = req->data;
+    free(req);
     c->pending_closes--;
     if (c->closing) {
         if (c->pending_closes == 0) conn_free(c);
@@ -232,8 +235,10 @@ static void on_shutdown_done(uv_shutdown_t *req, int status) {
 
 static void conn_begin_linger(conn *c) {
     c->phase = PHASE_LINGER;
-    c->shutdown_req.data = c;
-    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown_done) < 0) {
+    uv_shutdown_t *sr = xmalloc(sizeof *sr);
+    sr->data = c;
+    if (uv_shutdown(sr, (uv_stream_t *)&c->tcp, on_shutdown_done) < 0) {
+        free(sr);
         conn_close(c, NULL);
         return;
     }
@@ -252,6 +257,7 @@ static void conn_after_output_drained(conn *c) {
 
 static void on_write_done(uv_write_t *req, int status) {
     conn *c = (conn *)req->handle->data;
+    free(req);
     c->write_inflight = false;
     buf_shrink_or_reset(&c->out_inflight);
     if (c->closing) return; /* cancelled by uv_close */
@@ -454,6 +460,18 @@ const http_request *http_exchange_request(const http_exchange *ex) { return &ex-
 
 char *http_exchange_take_body(http_exchange *ex, size_t *len) {
     return buf_detach(&ex->parsed.body, len);
+}
+
+void http_exchange_release_request(http_exchange *ex) {
+    request_parsed_release_payload(&ex->parsed);
+    http_request *r = &ex->req;
+    r->target = ex->parsed.target;
+    r->path = ex->parsed.path;
+    r->query = ex->parsed.query;
+    r->headers = NULL;
+    r->n_headers = 0;
+    r->body = "";
+    r->body_len = 0;
 }
 
 void http_exchange_log_key_id(http_exchange *ex, const char *key_id) {

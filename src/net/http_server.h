@@ -112,6 +112,11 @@ const http_request *http_exchange_request(const http_exchange *ex);
  * pointing at it. Lets work on a large body outlive a client that disconnects meanwhile. */
 char *http_exchange_take_body(http_exchange *ex, size_t *len);
 
+/* Frees the request's headers and body once the handler has taken what it needs from them, so
+ * a long response holds only the request line: req->method, target, path and query stay
+ * valid; headers and body read as empty. */
+void http_exchange_release_request(http_exchange *ex);
+
 /* Access-log annotations for this exchange (copied). */
 void http_exchange_log_key_id(http_exchange *ex, const char *key_id);
 void http_exchange_log_field(http_exchange *ex, const char *json_fragment); /* `"k":v` */

@@ -23,6 +23,9 @@ typedef struct request_parsed {
 } request_parsed;
 
 void request_parsed_free(request_parsed *r);
+/* Frees the headers and the body and keeps the request line (method, target, path, query) in
+ * storage of its exact size: what a response that outlives its request still needs. */
+void request_parsed_release_payload(request_parsed *r);
 
 typedef struct request_parser_events {
     void (*on_begin)(void *ud);                         /* first byte of a request */
@@ -31,13 +34,13 @@ typedef struct request_parser_events {
 
 typedef struct request_parser {
     llhttp_t llhttp;
-    llhttp_settings_t settings;
     size_t max_header_bytes, max_body_bytes;
     const request_parser_events *events;
     void *ud;
     buf store, body;
-    /* Header spans grow on demand (up to REQUEST_PARSER_MAX_HEADERS): a fixed array would cost
-     * 4 KiB on every idle or streaming connection. */
+    /* Header spans grow on demand (up to REQUEST_PARSER_MAX_HEADERS) and are freed when a
+     * request is handed over: a fixed array would cost 4 KiB on every idle or streaming
+     * connection. */
     struct request_span {
         uint32_t name_off, name_len, val_off, val_len;
     } * spans;

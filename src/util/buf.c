@@ -92,6 +92,12 @@ void buf_consume(buf *b, size_t n) {
     b->data[b->len] = '\0';
 }
 
+void buf_fit(buf *b) {
+    if (!b->data || b->cap == b->len + 1) return;
+    b->data = xrealloc(b->data, b->len + 1);
+    b->cap = b->len + 1;
+}
+
 char *buf_detach(buf *b, size_t *len) {
     if (!b->data) buf_reserve(b, 0), b->data[0] = '\0';
     char *p = b->data;

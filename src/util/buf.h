@@ -26,6 +26,8 @@ void buf_put_i64(buf *b, int64_t v);
 void buf_put_u64(buf *b, uint64_t v);
 /* Removes the first n bytes. */
 void buf_consume(buf *b, size_t n);
+/* Shrinks the storage to the contents: for a buffer built once and then kept a long time. */
+void buf_fit(buf *b);
 /* Hands the storage to the caller (who frees it) and resets b. */
 char *buf_detach(buf *b, size_t *len);
 #endif

@@ -390,6 +390,43 @@ static void test_path_of_rejected_request(void **state) {
     request_parser_free(&p);
 }
 
+/* A handled request keeps only its request line; the parser keeps no header spans meanwhile. */
+static void test_release_payload_keeps_request_line(void **state) {
+    (void)state;
+    const char *raw = "POST /v1/chat?x=1&y=2 HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n"
+                      "hello";
+    request_parser p;
+    request_parser_init(&p, 8192, 8192, NULL, NULL);
+    size_t consumed = 0;
+    request_parsed r;
+    assert_int_equal(request_parser_feed(&p, raw, strlen(raw), &consumed, &r),
+                     REQUEST_PARSER_REQUEST);
+    assert_null(p.spans);
+    assert_int_equal(p.spans_cap, 0);
+    request_parsed_release_payload(&r);
+    assert_string_equal(r.method, "POST");
+    assert_string_equal(r.target, "/v1/chat?x=1&y=2");
+    assert_string_equal(r.path, "/v1/chat");
+    assert_string_equal(r.query, "x=1&y=2");
+    assert_int_equal(r.n_headers, 0);
+    assert_null(r.headers);
+    assert_int_equal(r.body.len, 0);
+    assert_int_equal(r.store.cap, sizeof "/v1/chat?x=1&y=2" + sizeof "/v1/chat");
+    request_parsed_free(&r);
+
+    /* the next request on the connection parses with fresh spans */
+    const char *next = "GET /health HTTP/1.1\r\nHost: h\r\n\r\n";
+    assert_int_equal(request_parser_feed(&p, next, strlen(next), &consumed, &r),
+                     REQUEST_PARSER_REQUEST);
+    assert_string_equal(header(&r, "Host"), "h");
+    request_parsed_release_payload(&r);
+    assert_string_equal(r.target, "/health");
+    assert_string_equal(r.path, "/health");
+    assert_string_equal(r.query, "");
+    request_parsed_free(&r);
+    request_parser_free(&p);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_simple_get),
@@ -406,6 +443,7 @@ int main(void) {
         cmocka_unit_test(test_malformed_400),
         cmocka_unit_test(test_obs_fold_unfolded),
         cmocka_unit_test(test_path_of_rejected_request),
+        cmocka_unit_test(test_release_payload_keeps_request_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
