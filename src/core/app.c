@@ -410,6 +410,7 @@ void app_free(app *a) {
     session_cache_free(a->sessions);
     inflight_free(a->inflight);
     stats_free(a->stats);
+    buf_free(&a->svc.scratch);
     auth_free(&a->auth);
     config_free(&a->cfg);
     free(a);
@@ -503,8 +504,8 @@ int app_start(app **out, uv_loop_t *loop, config *cfg) {
         goto fail;
     }
     token_calibration_init(&a->calibration);
-    a->svc = (turn_services){loop,        &a->cfg,     &a->pool, a->remote,      &a->catalog,
-                             a->sessions, a->inflight, a->stats, &a->calibration};
+    a->svc = (turn_services){loop,        &a->cfg,     &a->pool, a->remote,       &a->catalog,
+                             a->sessions, a->inflight, a->stats, &a->calibration, BUF_INIT};
     a->admin = (admin_ctx){.cfg = &a->cfg,
                            .auth = &a->auth,
                            .pool = &a->pool,
@@ -587,6 +588,7 @@ fail:
 fail_early:
     catalog_free(&a->catalog);
     stats_free(a->stats);
+    buf_free(&a->svc.scratch);
     auth_free(&a->auth);
     config_free(&a->cfg);
     free(a);

@@ -26,15 +26,15 @@ typedef struct turn {
     char request_id[32];
     uint64_t start_ns;
 
-    /* what to try */
-    char models[MAX_MODELS][64];
+    /* what to try; what failed is kept on the heap, as only a failing attempt needs it */
+    char (*models)[64]; /* n_models entries */
     size_t n_models, model_idx;
-    const char *tried[MAX_TRIED];
+    const char **tried; /* MAX_TRIED slots, allocated at the first failure */
     size_t n_tried;
     unsigned attempts;
     conv_error_class last_error;
     int last_status;
-    char last_message[256];
+    char *last_message;
     pool_account *auth_retry; /* retry this account once: its credentials were just reloaded */
 
     /* affinity */
@@ -60,14 +60,15 @@ typedef struct turn {
     /* the response */
     bool committed; /* bytes reached the client: no retry */
     conv_response resp;
-    openai_stream os;
-    anthropic_stream as;
+    union { /* by req.protocol */
+        openai_stream os;
+        anthropic_stream as;
+    };
     bool encoder_ready;
     char msg_id[48];
     int64_t created;
     int64_t prompt_estimate;     /* calibrated: what clients see when usage is missing */
     int64_t prompt_estimate_raw; /* the estimator's own figure, to calibrate with */
-    buf out;
     uv_timer_t ping_timer;
     uint64_t last_write_ns;
     bool ended;
@@ -115,11 +116,19 @@ static void log_turn_fields(turn *t) {
     http_exchange_log_field(t->ex, frag);
 }
 
+/* Frames are encoded into the loop's one scratch buffer and written at once (the connection
+ * copies what the socket does not take), so a held stream keeps no output buffer of its own. */
+static buf *out_buf(turn *t) { return &t->svc->scratch; }
+
 static void write_out(turn *t) {
-    if (!t->out.len || !t->ex) return;
+    buf *out = out_buf(t);
+    if (!out->len || !t->ex) {
+        buf_reset(out);
+        return;
+    }
     t->last_write_ns = clock_mono_ns();
-    http_stream_write(t->ex, t->out.data, t->out.len);
-    buf_reset(&t->out);
+    http_stream_write(t->ex, out->data, out->len);
+    buf_reset(out);
     if (t->ex && t->call && !t->paused && http_exchange_congested(t->ex)) {
         t->paused = true; /* backpressure: let the client catch up before reading on */
         lingma_call_pause(t->call);
@@ -139,7 +148,9 @@ static void on_ping_timer_closed(uv_handle_t *h) {
             anthropic_stream_free(&t->as);
     }
     buf_free(&t->body);
-    buf_free(&t->out);
+    free(t->models);
+    free(t->tried);
+    free(t->last_message);
     free(t->prefixes);
     free(t);
 }
@@ -261,14 +272,27 @@ static void on_ping(uv_timer_t *timer) {
     if (!t->ex || t->ended) return;
     /* Only a quiet stream needs a sign of life. */
     if (clock_mono_ns() - t->last_write_ns < t->svc->cfg->ping_interval_ms * 1000000ull / 2) return;
-    anthropic_stream_ping(&t->out);
+    anthropic_stream_ping(out_buf(t));
     write_out(t);
+}
+
+/* Once committed, a stream never builds another upstream body, and its encoder holds its own
+ * copies of the names it echoes: the decoded request (a 60 KB prompt is ~80 KB here) goes now
+ * rather than at the end of a long stream. The scalars read later stay. */
+static void release_request(turn *t) {
+    conv_request keep = {.protocol = t->req.protocol,
+                         .stream = t->req.stream,
+                         .include_usage = t->req.include_usage,
+                         .n_messages = t->req.n_messages};
+    conv_request_free(&t->req);
+    t->req = keep;
 }
 
 /* The first byte goes out: from here on there is no retry. */
 static void commit_stream(turn *t) {
     if (t->committed) return;
     t->committed = true;
+    release_request(t);
     http_stream_start(t->ex, 200, "text/event-stream",
                       "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
     if (t->req.protocol == CONV_PROTO_ANTHROPIC && t->svc->cfg->ping_interval_ms) {
@@ -284,9 +308,9 @@ static void stream_event(turn *t, const conv_event *ev) {
     ensure_encoder(t);
     commit_stream(t);
     if (t->req.protocol == CONV_PROTO_OPENAI)
-        openai_stream_event(&t->os, ev, &t->out);
+        openai_stream_event(&t->os, ev, out_buf(t));
     else
-        anthropic_stream_event(&t->as, ev, &t->out);
+        anthropic_stream_event(&t->as, ev, out_buf(t));
     write_out(t);
 }
 
@@ -369,8 +393,9 @@ static void attempt_failed(turn *t, const conv_event *ev) {
     t->acct = NULL;
     t->last_error = cls;
     t->last_status = ev->status;
-    snprintf(t->last_message, sizeof t->last_message, "%.*s", (int)(ev->len < 255 ? ev->len : 255),
-             ev->text ? ev->text : "");
+    free(t->last_message);
+    size_t mlen = ev->text ? (ev->len < 255 ? ev->len : 255) : 0;
+    t->last_message = xstrndup(ev->text ? ev->text : "", mlen);
     char labels[96];
     snprintf(labels, sizeof labels, "%s\x1f%s", a->cred.name, conv_error_class_name(cls));
     stats_add(t->svc->stats, STAT_upstream_attempts, labels, 1);
@@ -384,6 +409,7 @@ static void attempt_failed(turn *t, const conv_event *ev) {
                       1);
         }
         pool_release(t->svc->pool, a, t->acct_probe, cls);
+        if (!t->tried) t->tried = xcalloc(MAX_TRIED, sizeof *t->tried);
         if (t->n_tried < MAX_TRIED) t->tried[t->n_tried++] = a->cred.name;
     }
     log_info(
@@ -571,8 +597,11 @@ void turn_start(turn_services *svc, http_exchange *ex, conv_request *req,
         turn_finish(t);
         return;
     }
+    char order[MAX_MODELS][64];
     t->n_models =
-        catalog_attempt_order(svc->catalog, key, svc->cfg->fallback_models, t->models, MAX_MODELS);
+        catalog_attempt_order(svc->catalog, key, svc->cfg->fallback_models, order, MAX_MODELS);
+    t->models = xmalloc((t->n_models ? t->n_models : 1) * sizeof *t->models);
+    memcpy(t->models, order, t->n_models * sizeof *t->models);
 
     if (inflight_turn_begin(svc->inflight)) {
         t->turn_counted = true;

@@ -17,6 +17,7 @@
 #include "net/http_server.h"
 #include "upstream/catalog.h"
 #include "upstream/lingma_remote.h"
+#include "util/buf.h"
 #include "util/config.h"
 
 /* The long-lived services a turn uses; owned by the app. */
@@ -30,6 +31,7 @@ typedef struct turn_services {
     inflight *inflight;
     stats *stats;
     token_calibration *calibration;
+    buf scratch; /* one event's frames, encoded and written synchronously by any turn */
 } turn_services;
 
 /* Starts a turn for an authenticated, decoded request. Takes ownership of *req (moved out;
