@@ -1,5 +1,6 @@
 #include "upstream/http_request.h"
 #include "util/buf.h"
+#include "util/xalloc.h"
 #include <string.h>
 #include <strings.h>
 
@@ -83,8 +84,10 @@ char *http_request_build(const char *m, const http_url *u, const char *headers,
     size_t hdr_len = headers ? strlen(headers) : 0;
     bool with_length = body || body_len || strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 ||
                        strcmp(m, "PATCH") == 0;
-    buf b = BUF_INIT;
-    buf_reserve(&b, strlen(m) + u->path_len + u->host_len + hdr_len + 128 + body_len);
+    /* An exact-enough capacity, not buf's next power of two: the request lives until the
+     * response starts, for every call in flight. 128 covers the fixed text and numbers. */
+    size_t cap = strlen(m) + u->path_len + u->host_len + hdr_len + 128 + body_len;
+    buf b = {xmalloc(cap), 0, cap};
     buf_puts(&b, m);
     buf_putc(&b, ' ');
     if (u->path_len == 0 || u->path[0] != '/') buf_putc(&b, '/');
