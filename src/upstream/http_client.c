@@ -43,10 +43,18 @@ enum {
     HTTP_MAX_HEADER_BYTES = 64 * 1024, /* status line + response headers */
     HTTP_MAX_IDLE_PER_HOST = 256,      /* pooled connections beyond this are closed */
     HTTP_TLS_PLAIN_BYTES = 16 * 1024,  /* one TLS record's plaintext */
+    HTTP_DNS_TTL_MS = 60 * 1000,       /* resolved addresses are reused this long (as curl did) */
 };
 
 typedef struct http_host http_host;
 typedef struct http_conn http_conn;
+
+/* A resolved address list, shared by the host's cache and the connections trying it. */
+typedef struct http_addrs {
+    struct addrinfo *ai;
+    unsigned refs;
+    uint64_t expires_ms;
+} http_addrs;
 
 struct http_host {
     http_host *next;
@@ -57,7 +65,8 @@ struct http_host {
     bool tls;
     bool numeric; /* an IP literal: addr holds it, no DNS */
     struct sockaddr_storage addr;
-    char name[]; /* without IPv6 brackets */
+    http_addrs *addrs; /* the last resolution, until HTTP_DNS_TTL_MS */
+    char name[];       /* without IPv6 brackets */
 };
 
 typedef enum { CONN_CONNECTING, CONN_HANDSHAKE, CONN_ACTIVE, CONN_IDLE, CONN_CLOSED } conn_state;
@@ -73,12 +82,13 @@ struct http_conn {
     llhttp_t parser;
     http_client *client;
     http_host *host;
-    http_call *call;               /* attached call, NULL when idle */
-    SSL *ssl;                      /* https only */
-    http_conn *prev, *next;        /* client->conns */
-    http_conn *iprev, *inext;      /* host->idle */
-    http_dns *dns;                 /* resolution in progress */
-    struct addrinfo *ai, *ai_next; /* resolved addresses, the ones left to try */
+    http_call *call;          /* attached call, NULL when idle */
+    SSL *ssl;                 /* https only */
+    http_conn *prev, *next;   /* client->conns */
+    http_conn *iprev, *inext; /* host->idle */
+    http_dns *dns;            /* resolution in progress */
+    http_addrs *addrs;        /* while connecting: the addresses... */
+    struct addrinfo *ai_next; /* ...and those left to try */
     uint64_t idle_since;
     uint8_t state;    /* conn_state */
     bool reading;     /* uv_read_start in effect */
@@ -257,6 +267,13 @@ static void idle_unlink(http_host *h, http_conn *k) {
 
 /* ---- release ---- */
 
+static void addrs_unref(http_addrs *a) {
+    if (a && --a->refs == 0) {
+        uv_freeaddrinfo(a->ai);
+        free(a);
+    }
+}
+
 static void client_release(http_client *c) {
     assert(c->n_handles > 0);
     if (--c->n_handles > 0 || !c->closing) return;
@@ -265,6 +282,7 @@ static void client_release(http_client *c) {
     while (c->hosts) {
         http_host *h = c->hosts;
         c->hosts = h->next;
+        addrs_unref(h->addrs);
         free(h);
     }
     SSL_CTX_free(c->ssl_ctx);
@@ -876,6 +894,13 @@ typedef struct http_connect {
     http_conn *conn;
 } http_connect;
 
+/* The connection is done with its address list (connected, or closing). */
+static void conn_drop_addrs(http_conn *k) {
+    addrs_unref(k->addrs);
+    k->addrs = NULL;
+    k->ai_next = NULL;
+}
+
 static SSL_CTX *client_ssl_ctx(http_client *c, char *err, size_t cap) {
     if (!c->ssl_ctx) c->ssl_ctx = tls_ctx_new(c->ca_file, c->opt.insecure, err, cap);
     return c->ssl_ctx;
@@ -917,10 +942,7 @@ static void conn_on_connect(uv_connect_t *req, int status) {
         conn_try_next(k, status);
         return;
     }
-    if (k->ai) {
-        uv_freeaddrinfo(k->ai);
-        k->ai = k->ai_next = NULL;
-    }
+    conn_drop_addrs(k);
     if (k->host->tls) {
         conn_start_tls(k);
         return;
@@ -966,17 +988,19 @@ static void conn_try_next(http_conn *k, int err) {
         conn_connect_next(k, err);
         return;
     }
-    struct addrinfo *ai = k->ai, *next = k->ai_next;
-    k->ai = k->ai_next = NULL;
+    http_addrs *addrs = k->addrs;
+    struct addrinfo *next = k->ai_next;
+    k->addrs = NULL;
+    k->ai_next = NULL;
     k->call = NULL;
     call->conn = NULL;
     conn_close(k, false);
     http_conn *n = conn_new(call);
     if (!n) {
-        uv_freeaddrinfo(ai);
+        addrs_unref(addrs);
         return;
     }
-    n->ai = ai;
+    n->addrs = addrs;
     n->ai_next = next;
     conn_connect_next(n, err);
 }
@@ -994,7 +1018,11 @@ static void dns_on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *
             call_fail(k->call, HTTP_ERR_CONNECT, "cannot resolve %s: %s", k->host->name,
                       uv_strerror(status));
         } else {
-            k->ai = res;
+            http_addrs *a = xmalloc(sizeof *a);
+            *a = (http_addrs){res, 2, uv_now(c->loop) + HTTP_DNS_TTL_MS}; /* conn + cache */
+            addrs_unref(k->host->addrs);
+            k->host->addrs = a;
+            k->addrs = a;
             k->ai_next = res;
             conn_connect_next(k, UV_EAI_NONAME);
         }
@@ -1047,6 +1075,13 @@ static void conn_open(http_call *call) {
         if (rc != 0) conn_try_next(k, rc);
         return;
     }
+    if (h->addrs && uv_now(c->loop) < h->addrs->expires_ms) {
+        h->addrs->refs++;
+        k->addrs = h->addrs;
+        k->ai_next = h->addrs->ai;
+        conn_connect_next(k, UV_EAI_NONAME);
+        return;
+    }
     http_dns *d = xcalloc(1, sizeof *d);
     d->conn = k;
     d->client = c;
@@ -1080,8 +1115,7 @@ static void conn_close(http_conn *k, bool kick) {
         uv_cancel((uv_req_t *)&k->dns->req);
         k->dns = NULL;
     }
-    if (k->ai) uv_freeaddrinfo(k->ai);
-    k->ai = k->ai_next = NULL;
+    conn_drop_addrs(k);
     if (k->prev)
         k->prev->next = k->next;
     else

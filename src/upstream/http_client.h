@@ -2,11 +2,11 @@
  *
  * One http_client per uv loop. It owns the keep-alive connection pool (per scheme, host and
  * port; reused most-recent-first; idle connections close after idle_timeout_ms or when the
- * server closes them), ONE receive buffer of buffer_size bytes that every read of every
- * connection uses in turn (data is parsed and delivered before the read callback returns), an
- * SSL_CTX created at the first https call, a timer that sweeps idle connections and an idle
- * handle for work deferred out of callers' stacks. Each http_call has one watchdog timer for
- * its connect / first-byte / stall / total deadlines.
+ * server closes them; a host name's addresses are reused for 60 s), ONE receive buffer of
+ * buffer_size bytes that every read of every connection uses in turn (data is parsed and delivered
+ * before the read callback returns), an SSL_CTX created at the first https call, a timer that
+ * sweeps idle connections and an idle handle for work deferred out of callers' stacks. Each
+ * http_call has one watchdog timer for its connect / first-byte / stall / total deadlines.
  *
  * Callbacks of a call, all on the loop thread:
  *   on_response  at most once, when the final response's headers are complete (1xx blocks

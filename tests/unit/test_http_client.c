@@ -736,6 +736,26 @@ static void test_resolves_names(void **state) {
     snprintf(host, sizeof host, "\r\nHost: localhost:%d\r\n", f->s.port);
     assert_non_null(strstr(f->s.last_request.data, host));
     buf_free(&r.body);
+    /* Three at once: one takes the pooled connection, two connect (each resolves, the last
+     * result is cached); /close ends all three, so the fourth connects from the cache. */
+    rec m[3], last;
+    snprintf(url, sizeof url, "http://localhost:%d/close", f->s.port);
+    for (int i = 0; i < 3; i++) {
+        rec_init(&m[i], f);
+        rec_start(&m[i], "GET", url, 0, 0, 0);
+    }
+    RUN_UNTIL(f, m[0].n_done + m[1].n_done + m[2].n_done == 3, 3000);
+    rec_init(&last, f);
+    rec_start(&last, "GET", url, 0, 0, 0);
+    RUN_UNTIL(f, last.n_done == 1, 3000);
+    for (int i = 0; i < 3; i++) {
+        assert_true(m[i].ok);
+        buf_free(&m[i].body);
+    }
+    assert_true(last.ok);
+    assert_string_equal(last.body.data, "ok");
+    assert_int_equal(f->s.n_accepted, 4);
+    buf_free(&last.body);
 }
 
 static void test_first_byte_timeout(void **state) {
