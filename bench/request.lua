@@ -1,6 +1,6 @@
 -- One POST, read from files named by the environment (bench/run.sh sets them):
 --   BENCH_BODY     request body file
---   BENCH_HEADERS  optional: "Name: value" per line ("Name;" = empty value, curl's syntax)
+--   BENCH_HEADERS  optional: "Name: value" per line ("Name:" or "Name;" = empty value)
 --   BENCH_PATH     request path (default /)
 --   BENCH_LABEL    name printed on the result line
 -- done() prints one machine-readable line: RESULT label=… requests=… rps=… p50_us=… …

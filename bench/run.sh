@@ -21,8 +21,9 @@
 # CPU use, so the sharing is visible.
 #
 # Knobs (environment): BENCH_SECONDS (per measurement, 5), BENCH_ROUNDS (3), BENCH_STREAMS
-# (10000), BENCH_STREAM_SECONDS (40), BENCH_UPSTREAM_BUFFER (bytes of curl receive buffer in
-# the 10k run, 1024), BENCH_OUT (bench/RESULTS.md), BENCH_QUICK=1 (1 s, 1 round, 2000 streams).
+# (10000), BENCH_STREAM_SECONDS (40), BENCH_UPSTREAM_BUFFER (bytes of the upstream client's one
+# receive buffer in the 10k run, 1024), BENCH_OUT (bench/RESULTS.md), BENCH_QUICK=1 (1 s, 1
+# round, 2000 streams).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
@@ -245,7 +246,7 @@ summary() { # scenario conns → "gw_p50 gw_p99 d_p50 d_p99 add_p50 add_p99 gw_r
   echo "## Machine"
   echo
   echo "- CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores online; $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM"
-  echo "- Kernel $(uname -r); $(curl --version | head -1 | cut -d' ' -f1-2) (libcurl in the gateway), wrk $(wrk -v 2>&1 | head -1 | cut -d' ' -f2)"
+  echo "- Kernel $(uname -r); $(curl --version | head -1 | cut -d' ' -f1-2) (curl for the checks; the gateway has its own upstream client), wrk $(wrk -v 2>&1 | head -1 | cut -d' ' -f2)"
   echo "- Build: $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?') + working tree, RelWithDebInfo"
   if [ ${#PIN_GW[@]} -gt 0 ]; then
     echo "- CPU placement: gateway pinned to CPU $GW_CPU, lingma-sim pinned to CPU $SIM_CPU, wrk unpinned (shares both)."
@@ -305,7 +306,7 @@ per event; a coalescing delay would show as growing or 20 ms-sized steps):"
   fi
   echo "wrk -t2 -c$STREAMS -d${STREAM_SECS}s --timeout 30s through one gateway process; each stream is the small"
   echo "OpenAI chat with \`@sim chunks=8 delay_ms=1000\` (≈ 8 s per stream). Gateway option"
-  echo "\`--upstream-buffer-bytes $UPSTREAM_BUF\` (curl's receive buffer per stream; default 16384)."
+  echo "\`--upstream-buffer-bytes $UPSTREAM_BUF\` (the upstream client's receive buffer, one per process; default 16384)."
   echo
   echo "| Figure | Value |"
   echo "|---|---|"

@@ -140,7 +140,7 @@ int main(int argc, char **argv) {
     int rc = 1;
     buf raw = BUF_INIT, body = BUF_INIT, hdrs = BUF_INIT;
     json_object *root = NULL;
-    struct curl_slist *h = NULL;
+    buf h = BUF_INIT;
     lingma_account_list accts = {0};
     conv_request req;
     bool req_init = false;
@@ -207,8 +207,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "upstream_request: signing failed\n");
         goto out;
     }
-    for (const struct curl_slist *p = h; p; p = p->next) {
-        buf_puts(&hdrs, p->data);
+    /* One "Name: value" per line for bench/request.lua. */
+    for (const char *p = h.data, *eol; p && (eol = strstr(p, "\r\n")); p = eol + 2) {
+        buf_append(&hdrs, p, (size_t)(eol - p));
         buf_putc(&hdrs, '\n');
     }
     if (write_file(o.out_dir, "client.json", client, clen) != 0 ||
@@ -219,7 +220,7 @@ int main(int argc, char **argv) {
     rc = 0;
 out:
     if (req_init) conv_request_free(&req);
-    curl_slist_free_all(h);
+    buf_free(&h);
     lingma_account_list_free(&accts);
     json_object_put(root);
     buf_free(&raw);

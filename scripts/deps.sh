@@ -3,7 +3,7 @@
 # Idempotent and quiet when everything is present.
 set -euo pipefail
 PKGS=(cmake ninja-build clang llvm libclang-rt-14-dev pkg-config
-      libuv1-dev node-llhttp libcurl4-openssl-dev libjson-c-dev libssl-dev
+      libuv1-dev node-llhttp libjson-c-dev libssl-dev
       libxxhash-dev libsqlite3-dev libcmocka-dev curl wrk nodejs npm
       clang-tidy clang-format cppcheck python3 openssl
       prometheus) # prometheus: for promtool, the /metrics format check (tests/e2e/admin_metrics.sh)

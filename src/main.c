@@ -1,7 +1,6 @@
 /* lingma-gateway entry point: load the configuration, start the app, run the loop. */
 #include "core/app.h"
 #include "upstream/credentials.h"
-#include "upstream/http_client.h"
 #include "util/config.h"
 #include "util/log.h"
 #include <signal.h>
@@ -78,20 +77,11 @@ int main(int argc, char **argv) {
         config_free(&cfg);
         return 0;
     }
-    if (http_client_global_init() != 0) {
-        fprintf(stderr, "lingma-gateway: libcurl initialisation failed\n");
-        config_free(&cfg);
-        return 1;
-    }
     uv_loop_t *loop = uv_default_loop();
     app *a;
-    if (app_start(&a, loop, &cfg) != 0) {
-        http_client_global_cleanup();
-        return 1;
-    }
+    if (app_start(&a, loop, &cfg) != 0) return 1;
     uv_run(loop, UV_RUN_DEFAULT);
     app_free(a);
-    http_client_global_cleanup();
     uv_loop_close(loop);
     return 0;
 }

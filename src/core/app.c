@@ -4,7 +4,7 @@
  *                                                                     │
  *          pool (accounts) · session_cache (affinity) · inflight ◀────┤
  *                                                                     ▼
- *                         upstream/lingma_remote (sign, curl multi, SSE decode)
+ *                         upstream/lingma_remote (sign, HTTP/1.1 client, SSE decode)
  *
  * Everything runs on one libuv loop thread; no locks. */
 #include "core/app.h"

@@ -309,57 +309,45 @@ out:
     return rc;
 }
 
-/* curl drops a header given as "Name:" with no value; "Name;" sends it empty. */
-static int add_header(struct curl_slist **list, buf *line, const char *name, const char *value) {
-    /* curl sends header lines verbatim: a line break in a value would inject more headers. */
+static int add_header(buf *out, const char *name, const char *value) {
+    /* Header lines go out verbatim: a line break in a value would inject more headers. */
     if (value && value[strcspn(value, "\r\n")]) return -1;
-    buf_reset(line);
-    buf_puts(line, name);
+    buf_puts(out, name);
+    buf_putc(out, ':');
     if (value && *value) {
-        buf_append(line, ": ", 2);
-        buf_puts(line, value);
-    } else {
-        buf_putc(line, ';');
+        buf_putc(out, ' ');
+        buf_puts(out, value);
     }
-    struct curl_slist *n = curl_slist_append(*list, line->data);
-    if (!n) return -1;
-    *list = n;
+    buf_append(out, "\r\n", 2);
     return 0;
 }
 
-int cosy_headers(const cosy_request *r, struct curl_slist **list) {
+int cosy_headers(const cosy_request *r, buf *out) {
     cosy_request signed_req = *r;
-    buf line = BUF_INIT, auth = BUF_INIT;
+    buf auth = BUF_INIT;
     char date[24];
     int rc = -1;
     /* One date for both the preimage and Cosy-Date. */
     if (!signed_req.date_s) signed_req.date_s = clock_wall_ms() / 1000;
     snprintf(date, sizeof date, "%lld", (long long)signed_req.date_s);
     if (!r->user_id || !r->machine_id || cosy_bearer(&signed_req, &auth)) goto out;
-    if (add_header(list, &line, "Authorization", auth.data) ||
-        add_header(list, &line, "Content-Type", "application/json") ||
-        add_header(list, &line, "Appcode", "cosy") || add_header(list, &line, "Cosy-Date", date) ||
-        add_header(list, &line, "Cosy-Key", r->cosy_key) ||
-        add_header(list, &line, "Cosy-Machineid", r->machine_id) ||
-        add_header(list, &line, "Cosy-User", r->user_id) ||
-        add_header(list, &line, "Cosy-Clientip",
-                   r->client_ip ? r->client_ip : COSY_DEFAULT_CLIENT_IP) ||
-        add_header(list, &line, "Cosy-Clienttype",
+    if (add_header(out, "Authorization", auth.data) ||
+        add_header(out, "Content-Type", "application/json") || add_header(out, "Appcode", "cosy") ||
+        add_header(out, "Cosy-Date", date) || add_header(out, "Cosy-Key", r->cosy_key) ||
+        add_header(out, "Cosy-Machineid", r->machine_id) ||
+        add_header(out, "Cosy-User", r->user_id) ||
+        add_header(out, "Cosy-Clientip", r->client_ip ? r->client_ip : COSY_DEFAULT_CLIENT_IP) ||
+        add_header(out, "Cosy-Clienttype",
                    r->client_type ? r->client_type : COSY_DEFAULT_CLIENT_TYPE) ||
-        add_header(list, &line, "Cosy-Machineos",
-                   r->machine_os ? r->machine_os : COSY_ARCH "_" COSY_OS) ||
-        add_header(list, &line, "Cosy-Machinetoken", "") ||
-        add_header(list, &line, "Cosy-Machinetype", "") ||
-        add_header(list, &line, "Cosy-Version",
-                   r->cosy_version ? r->cosy_version : COSY_DEFAULT_VERSION) ||
-        add_header(list, &line, "Login-Version", "v2") ||
-        add_header(list, &line, "Accept", r->accept ? r->accept : "text/event-stream") ||
-        add_header(list, &line, "Cache-Control", "no-cache"))
+        add_header(out, "Cosy-Machineos", r->machine_os ? r->machine_os : COSY_ARCH "_" COSY_OS) ||
+        add_header(out, "Cosy-Machinetoken", "") || add_header(out, "Cosy-Machinetype", "") ||
+        add_header(out, "Cosy-Version", r->cosy_version ? r->cosy_version : COSY_DEFAULT_VERSION) ||
+        add_header(out, "Login-Version", "v2") ||
+        add_header(out, "Accept", r->accept ? r->accept : "text/event-stream") ||
+        add_header(out, "Cache-Control", "no-cache"))
         goto out;
     rc = 0;
 out:
-    if (line.data) OPENSSL_cleanse(line.data, line.cap);
-    buf_free(&line);
     buf_free(&auth);
     return rc;
 }

@@ -7,7 +7,6 @@
 #ifndef LGW_UPSTREAM_COSY_H
 #define LGW_UPSTREAM_COSY_H
 #include "util/buf.h"
-#include <curl/curl.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,9 +40,10 @@ char *cosy_sig_path(const char *path);
 /* Appends "Bearer COSY.<payloadB64>.<md5hex>" to out. */
 int cosy_bearer(const cosy_request *r, buf *out);
 
-/* Appends the full §1.3.1 header set to *list (curl_slist_append semantics: on failure *list
- * keeps what was appended so far and the caller frees it with curl_slist_free_all). */
-int cosy_headers(const cosy_request *r, struct curl_slist **list);
+/* Appends the full §1.3.1 header set to out as "Name: value\r\n" lines (an empty value as
+ * "Name:\r\n"), the block http_call_request.headers takes. Refuses (-1) a value holding CR or
+ * LF, which would inject header lines; out may then hold part of the block. */
+int cosy_headers(const cosy_request *r, buf *out);
 
 /* Lowercase hex MD5 of data (out needs 33 bytes). */
 int cosy_md5_hex(const void *data, size_t len, char out[33]);

@@ -92,9 +92,9 @@ void lingma_remote_free(lingma_remote *r, void (*done)(void *), void *ud) {
     http_client_free(r->http, on_http_freed, f);
 }
 
-static struct curl_slist *signed_headers(lingma_remote *r, const lingma_account *a,
-                                         const char *path, const char *body, size_t len,
-                                         const char *accept) {
+/* The signed header block into *out; false if the credentials cannot be signed. */
+static bool signed_headers(lingma_remote *r, const lingma_account *a, const char *path,
+                           const char *body, size_t len, const char *accept, buf *out) {
     cosy_request cr = {0};
     cr.cosy_key = a->cosy_key;
     cr.encrypt_user_info = a->encrypt_user_info;
@@ -105,12 +105,7 @@ static struct curl_slist *signed_headers(lingma_remote *r, const lingma_account 
     cr.body = body;
     cr.body_len = len;
     cr.accept = accept;
-    struct curl_slist *h = NULL;
-    if (cosy_headers(&cr, &h) != 0) {
-        curl_slist_free_all(h);
-        return NULL;
-    }
-    return h;
+    return cosy_headers(&cr, out) == 0;
 }
 
 /* ---- chat ---- */
@@ -234,8 +229,11 @@ static void on_chat_done(http_call *h, const http_call_result *res, void *ud) {
 
 lingma_call *lingma_chat_start(lingma_remote *r, const lingma_account *acct, const char *body,
                                size_t body_len, conv_event_fn cb, void *ud) {
-    struct curl_slist *h = signed_headers(r, acct, CHAT_PATH, body, body_len, "text/event-stream");
-    if (!h) return NULL;
+    buf h = BUF_INIT;
+    if (!signed_headers(r, acct, CHAT_PATH, body, body_len, "text/event-stream", &h)) {
+        buf_free(&h);
+        return NULL;
+    }
     lingma_call *c = xcalloc(1, sizeof *c);
     c->cb = cb;
     c->ud = ud;
@@ -244,10 +242,11 @@ lingma_call *lingma_chat_start(lingma_remote *r, const lingma_account *acct, con
     buf_puts(&url, r->base_url);
     buf_puts(&url, CHAT_PATH);
     http_call_request req = {
-        .method = "POST", .url = url.data, .headers = h, .body = body, .body_len = body_len};
+        .method = "POST", .url = url.data, .headers = h.data, .body = body, .body_len = body_len};
     http_call_callbacks cbs = {on_chat_response, on_chat_data, on_chat_done};
     c->http = http_call_start(r->http, &req, &cbs, c);
     buf_free(&url);
+    buf_free(&h);
     if (!c->http) {
         call_free(c);
         return NULL;
@@ -326,18 +325,22 @@ static void on_models_done(http_call *h, const http_call_result *res, void *ud) 
 
 int lingma_models_fetch(lingma_remote *r, const lingma_account *acct, lingma_models_cb cb,
                         void *ud) {
-    struct curl_slist *h = signed_headers(r, acct, MODELS_PATH, "", 0, "application/json");
-    if (!h) return -1;
+    buf h = BUF_INIT;
+    if (!signed_headers(r, acct, MODELS_PATH, "", 0, "application/json", &h)) {
+        buf_free(&h);
+        return -1;
+    }
     models_ctx *m = xcalloc(1, sizeof *m);
     m->cb = cb;
     m->ud = ud;
     buf url = BUF_INIT;
     buf_puts(&url, r->base_url);
     buf_puts(&url, MODELS_PATH);
-    http_call_request req = {.method = "GET", .url = url.data, .headers = h};
+    http_call_request req = {.method = "GET", .url = url.data, .headers = h.data};
     http_call_callbacks cbs = {on_models_response, on_models_data, on_models_done};
     http_call *call = http_call_start(r->http, &req, &cbs, m);
     buf_free(&url);
+    buf_free(&h);
     if (!call) {
         free(m);
         return -1;

@@ -1,5 +1,5 @@
 /* One Lingma remote API endpoint: signed chat calls that stream neutral events, and the model
- * list (lingma-upstream.md §1). Owns the HTTP client (curl multi on the loop). */
+ * list (lingma-upstream.md §1). Owns the HTTP client (upstream/http_client on the loop). */
 #ifndef LGW_UPSTREAM_LINGMA_REMOTE_H
 #define LGW_UPSTREAM_LINGMA_REMOTE_H
 #include "core/conv.h"

@@ -59,7 +59,7 @@
     X(stall_timeout_ms, U64, "UPSTREAM_STALL_TIMEOUT_MS", "upstream-stall-timeout-ms", "120000",   \
       0, "upstream max gap between bytes")                                                         \
     X(upstream_buffer_bytes, U64, "UPSTREAM_BUFFER_BYTES", "upstream-buffer-bytes", "16384", 0,    \
-      "libcurl receive buffer per stream")                                                         \
+      "upstream client receive buffer (one per process)")                                          \
     X(ping_interval_ms, U64, "PING_INTERVAL_MS", "ping-interval-ms", "10000", 0,                   \
       "Anthropic stream ping interval while waiting on the upstream")                              \
     X(model_list_ttl_ms, U64, "MODEL_LIST_TTL_MS", "model-list-ttl-ms", "600000", 0,               \

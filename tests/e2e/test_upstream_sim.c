@@ -264,7 +264,6 @@ static void test_stall_timeout(void **state) {
 
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
-    if (http_client_global_init() != 0) return 1;
 #define CASE(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
     const struct CMUnitTest tests[] = {
         CASE(test_text_stream),
@@ -286,6 +285,5 @@ int main(void) {
         CASE(test_stall_timeout),
     };
     int failed = cmocka_run_group_tests(tests, sim_start, sim_stop);
-    http_client_global_cleanup();
     return failed;
 }

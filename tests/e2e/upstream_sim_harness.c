@@ -288,8 +288,8 @@ static void hr_done(http_call *c, const http_call_result *res, void *ud) {
     h->done = true;
 }
 
-void http_do(fx *f, const char *method, const char *path, struct curl_slist *headers,
-             const char *body, size_t body_len, http_res *out) {
+void http_do(fx *f, const char *method, const char *path, const char *headers, const char *body,
+             size_t body_len, http_res *out) {
     char url[512];
     snprintf(url, sizeof url, "%s%s", g_sim.base_url, path);
     memset(out, 0, sizeof *out);

@@ -113,8 +113,8 @@ void start_chat(fx *f, rec *r, const char *user_id, const char *text, const char
                 const char *session_id);
 void chat(fx *f, rec *r, const char *text);
 void assert_error(fx *f, const char *text, conv_error_class want);
-void http_do(fx *f, const char *method, const char *path, struct curl_slist *headers,
-             const char *body, size_t body_len, http_res *out);
+void http_do(fx *f, const char *method, const char *path, const char *headers, const char *body,
+             size_t body_len, http_res *out);
 json_object *sim_record(fx *f, const char *key, const char *value, json_object **root);
 json_object *field(json_object *o, const char *k);
 void assert_json_equal(const char *got, const char *want);

@@ -188,11 +188,9 @@ static void test_paused_call_ends_after_terminal(void **state) {
 }
 
 int main(void) {
-    http_client_global_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_paused_call_ends_after_terminal),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    http_client_global_cleanup();
     return rc;
 }
