@@ -2,6 +2,7 @@
 #include "core/app.h"
 #include "upstream/credentials.h"
 #include "util/config.h"
+#include "util/heap_trim.h"
 #include "util/log.h"
 #include <signal.h>
 #include <stdbool.h>
@@ -49,6 +50,7 @@ static int import_cache(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN); /* a client that goes away must not kill the process */
+    heap_trim_configure();
     if (argc > 1 && strcmp(argv[1], "import-cache") == 0) return import_cache(argc, argv);
     config cfg;
     char *text = NULL;

@@ -4,6 +4,13 @@
 #include <malloc.h>
 #endif
 
+void heap_trim_configure(void) {
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, 4 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}
+
 bool heap_trim(size_t min_free) {
 #ifdef __GLIBC__
     struct mallinfo2 mi = mallinfo2();
