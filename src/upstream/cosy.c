@@ -46,17 +46,35 @@ char *cosy_sig_path(const char *path) {
     return xstrndup(path, n);
 }
 
-int cosy_md5_hex(const void *data, size_t len, char out[33]) {
+typedef struct span {
+    const void *p;
+    size_t n;
+} span;
+
+/* MD5 of the concatenation of n spans, as lowercase hex: a signature preimage holds the whole
+ * body, which is hashed where it lies rather than copied next to the key first. */
+static int md5_hex_spans(const span *s, size_t n, char out[33]) {
     static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    if (EVP_Digest(data, len, md, &mdlen, EVP_md5(), NULL) != 1 || mdlen != 16) return -1;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_md5(), NULL) == 1;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = EVP_DigestUpdate(ctx, s[i].p, s[i].n) == 1;
+    ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 16;
+    EVP_MD_CTX_free(ctx); /* cleanses the state, which saw the key */
+    if (!ok) return -1;
     for (unsigned i = 0; i < 16; i++) {
         out[2 * i] = hex[md[i] >> 4];
         out[2 * i + 1] = hex[md[i] & 15];
     }
     out[32] = '\0';
     return 0;
+}
+
+int cosy_md5_hex(const void *data, size_t len, char out[33]) {
+    span s = {data, len};
+    return md5_hex_spans(&s, 1, out);
 }
 
 void cosy_b64_encode(const void *data, size_t len, buf *out) {
@@ -282,18 +300,19 @@ int cosy_bearer(const cosy_request *r, buf *out) {
     cosy_b64_encode(payload.data, payload.len, &b64);
 
     sig_path = cosy_sig_path(r->path);
-    /* Appended piecewise: buf_printf formats a long %s twice (measure, then write). */
-    buf_reserve(&pre, b64.len + strlen(r->cosy_key) + (r->body ? r->body_len : 0) + 64);
+    /* preimage = payloadB64 \n cosy_key \n date \n body \n sigPath; `pre` holds the part
+     * before the body. */
     buf_append(&pre, b64.data, b64.len);
     buf_putc(&pre, '\n');
     buf_puts(&pre, r->cosy_key);
     buf_putc(&pre, '\n');
     buf_put_i64(&pre, date);
     buf_putc(&pre, '\n');
-    buf_append(&pre, r->body, r->body ? r->body_len : 0);
-    buf_putc(&pre, '\n');
-    buf_puts(&pre, sig_path);
-    if (cosy_md5_hex(pre.data, pre.len, md5)) goto out;
+    span parts[] = {{pre.data, pre.len},
+                    {r->body ? r->body : "", r->body ? r->body_len : 0},
+                    {"\n", 1},
+                    {sig_path, strlen(sig_path)}};
+    if (md5_hex_spans(parts, sizeof parts / sizeof parts[0], md5)) goto out;
     buf_puts(out, "Bearer COSY.");
     buf_append(out, b64.data, b64.len);
     buf_putc(out, '.');
