@@ -19,9 +19,10 @@ typedef struct stream {
 
 static void open_chunk(stream *s) {
     buf_reset(&s->inner);
-    buf_puts(&s->inner, "{\"id\":\"chatcmpl-5f2a9c1e7b3d4a60\",\"object\":\"chat.completion.chunk\","
-                        "\"created\":1764000000,\"model\":\"qwen3-coder\",\"choices\":[{\"index\":0,"
-                        "\"delta\":{");
+    buf_puts(&s->inner,
+             "{\"id\":\"chatcmpl-5f2a9c1e7b3d4a60\",\"object\":\"chat.completion.chunk\","
+             "\"created\":1764000000,\"model\":\"qwen3-coder\",\"choices\":[{\"index\":0,"
+             "\"delta\":{");
     if (!s->role_sent++) buf_puts(&s->inner, "\"role\":\"assistant\",");
 }
 
@@ -30,8 +31,9 @@ static void close_chunk(stream *s, const char *finish) {
     buf_puts(&s->inner, "},\"finish_reason\":");
     if (finish) {
         json_put_str(&s->inner, finish);
-        buf_puts(&s->inner, "}],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":6,"
-                            "\"total_tokens\":18,\"prompt_tokens_details\":{\"cached_tokens\":0}}}");
+        buf_puts(&s->inner,
+                 "}],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":6,"
+                 "\"total_tokens\":18,\"prompt_tokens_details\":{\"cached_tokens\":0}}}");
     } else {
         buf_puts(&s->inner, "null}],\"usage\":null}");
     }
