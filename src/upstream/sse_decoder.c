@@ -333,7 +333,7 @@ static void on_delta(sse_decoder *d, json_object *delta) {
         on_tool_fragment_json(d, json_object_array_get_idx(calls, i), fallback_id);
 }
 
-#define IS(s, n, word) ((n) == sizeof word - 1 && !memcmp(s, word, sizeof word - 1))
+#define IS(s, n, word) ((n) == sizeof(word) - 1 && !memcmp(s, word, sizeof(word) - 1))
 
 static void on_finish_reason(sse_decoder *d, const char *reason, size_t n) {
     if (IS(reason, n, "length"))

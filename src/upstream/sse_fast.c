@@ -112,7 +112,7 @@ static const char *literal(const char *p, const char *end, const char *word, siz
     return (size_t)(end - p) >= k && !memcmp(p, word, k) ? p + k : NULL;
 }
 
-#define LITERAL(p, end, word) literal(p, end, word, sizeof word - 1)
+#define LITERAL(p, end, word) literal(p, end, word, sizeof(word) - 1)
 
 /* "key" and its colon; keys with escapes are left to json-c. */
 static const char *read_key(const char *p, const char *end, const char **key, size_t *len) {
@@ -210,7 +210,7 @@ typedef struct key {
 } key;
 
 #define KEY(s)                                                                                     \
-    { s, sizeof s - 1 }
+    { s, sizeof(s) - 1 }
 
 typedef struct reader {
     char *s;         /* the chunk: strings are given as positions in it */
