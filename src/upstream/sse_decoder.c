@@ -1,5 +1,6 @@
 #include "upstream/sse_decoder.h"
 #include "upstream/error_class.h"
+#include "upstream/sse_fast.h"
 #include "util/ids.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -28,9 +29,6 @@ void sse_decoder_init(sse_decoder *d, conv_event_fn cb, void *ud, size_t max_lin
     buf_init(&d->line);
     buf_init(&d->head);
     buf_init(&d->body);
-    d->tok = json_tokener_new_ex(SSE_JSON_DEPTH);
-    if (!d->tok) abort(); /* out of memory, as xmalloc */
-    json_tokener_set_flags(d->tok, JSON_TOKENER_STRICT);
 }
 
 void sse_decoder_free(sse_decoder *d) {
@@ -128,9 +126,19 @@ static void complete(sse_decoder *d) {
 
 static json_object *parse_json(sse_decoder *d, const char *s, size_t n) {
     if (n > INT_MAX) return NULL;
+    if (!d->tok) { /* only when a line needs json-c: most streams never do */
+        d->tok = json_tokener_new_ex(SSE_JSON_DEPTH);
+        if (!d->tok) abort(); /* out of memory, as xmalloc */
+        json_tokener_set_flags(d->tok, JSON_TOKENER_STRICT);
+    }
     json_tokener_reset(d->tok);
     json_object *o = json_tokener_parse_ex(d->tok, s, (int)n);
-    if (o && json_tokener_get_parse_end(d->tok) != n) {
+    if (!o) {
+        /* json-c 0.16 keeps the dangling high surrogate of a failed parse across
+         * json_tokener_reset and puts a U+FFFD before the next line's first \u escape. */
+        json_tokener_free(d->tok);
+        d->tok = NULL;
+    } else if (json_tokener_get_parse_end(d->tok) != n) {
         json_object_put(o);
         o = NULL;
     }
@@ -261,22 +269,9 @@ static sse_tool_slot *tool_for(sse_decoder *d, int64_t index, const char *id) {
     return new_tool(d, index >= 0 ? (int)index : -1 - (int)d->n_tools);
 }
 
-static void on_tool_fragment(sse_decoder *d, json_object *item, const char *fallback_id) {
-    int64_t index = -1;
-    if (!get_int(item, "index", &index) || index < 0 || index > INT_MAX) index = -1;
-    const char *id = get_str(item, "id", NULL);
-    if (!id || !*id) id = fallback_id;
-    json_object *fn = get(item, "function");
-    const char *name = get_str(fn, "name", NULL);
-    size_t args_len = 0;
-    const char *args = get_str(fn, "arguments", &args_len);
-    json_object *args_obj = get(fn, "arguments");
-    if (!args && args_obj && !json_object_is_type(args_obj, json_type_null)) {
-        /* Arguments sent as an object rather than a string. */
-        args = json_object_to_json_string_ext(args_obj, JSON_C_TO_STRING_PLAIN);
-        args_len = strlen(args);
-    }
-
+/* One tool_calls[] item: index -1 when absent, id already defaulted to delta.tool_call_id. */
+static void on_tool_fragment(sse_decoder *d, int64_t index, const char *id, const char *name,
+                             const char *args, size_t args_len) {
     sse_tool_slot *t = tool_for(d, index, id);
     if (!t) {
         fail(d, CONV_ERR_TRANSIENT, "upstream sent too many tool calls");
@@ -300,44 +295,77 @@ static void on_tool_fragment(sse_decoder *d, json_object *item, const char *fall
     }
 }
 
+static void on_tool_fragment_json(sse_decoder *d, json_object *item, const char *fallback_id) {
+    int64_t index = -1;
+    if (!get_int(item, "index", &index) || index < 0 || index > INT_MAX) index = -1;
+    const char *id = get_str(item, "id", NULL);
+    if (!id || !*id) id = fallback_id;
+    json_object *fn = get(item, "function");
+    const char *name = get_str(fn, "name", NULL);
+    size_t args_len = 0;
+    const char *args = get_str(fn, "arguments", &args_len);
+    json_object *args_obj = get(fn, "arguments");
+    if (!args && args_obj && !json_object_is_type(args_obj, json_type_null)) {
+        /* Arguments sent as an object rather than a string. */
+        args = json_object_to_json_string_ext(args_obj, JSON_C_TO_STRING_PLAIN);
+        args_len = strlen(args);
+    }
+    on_tool_fragment(d, index, id, name, args, args_len);
+}
+
+/* A delta's text: reasoning first, then content (NULL: absent). */
+static void on_delta_text(sse_decoder *d, const char *reasoning, size_t rn, const char *content,
+                          size_t cn) {
+    if (reasoning && rn) emit_text(d, CONV_EV_THINKING_DELTA, reasoning, rn);
+    if (content && cn && d->state == SSE_DEC_RUNNING) emit_text(d, CONV_EV_TEXT_DELTA, content, cn);
+}
+
 static void on_delta(sse_decoder *d, json_object *delta) {
-    size_t n = 0;
-    const char *s = get_str(delta, "reasoning_content", &n);
-    if (s && n) emit_text(d, CONV_EV_THINKING_DELTA, s, n);
-    s = get_str(delta, "content", &n);
-    if (s && n && d->state == SSE_DEC_RUNNING) emit_text(d, CONV_EV_TEXT_DELTA, s, n);
+    size_t rn = 0, cn = 0;
+    const char *reasoning = get_str(delta, "reasoning_content", &rn);
+    const char *content = get_str(delta, "content", &cn);
+    on_delta_text(d, reasoning, rn, content, cn);
     json_object *calls = get(delta, "tool_calls");
     if (!json_object_is_type(calls, json_type_array)) return;
     const char *fallback_id = get_str(delta, "tool_call_id", NULL);
     size_t nc = json_object_array_length(calls);
     for (size_t i = 0; i < nc && d->state == SSE_DEC_RUNNING; i++)
-        on_tool_fragment(d, json_object_array_get_idx(calls, i), fallback_id);
+        on_tool_fragment_json(d, json_object_array_get_idx(calls, i), fallback_id);
 }
 
-static void on_finish_reason(sse_decoder *d, const char *reason) {
-    if (!strcmp(reason, "length"))
+#define IS(s, n, word) ((n) == sizeof(word) - 1 && !memcmp(s, word, sizeof(word) - 1))
+
+static void on_finish_reason(sse_decoder *d, const char *reason, size_t n) {
+    if (IS(reason, n, "length"))
         d->stop = CONV_STOP_MAX_TOKENS;
-    else if (!strcmp(reason, "tool_calls") || !strcmp(reason, "function_call"))
+    else if (IS(reason, n, "tool_calls") || IS(reason, n, "function_call"))
         d->stop = CONV_STOP_TOOL_USE;
     else
         d->stop = CONV_STOP_END_TURN;
     d->gen_finished = true;
 }
 
-static void on_usage(sse_decoder *d, json_object *u) {
-    if (!json_object_is_type(u, json_type_object)) return;
-    int64_t v;
-    if (get_int(u, "prompt_tokens", &v) || get_int(u, "input_tokens", &v)) {
-        d->usage.input_tokens = v;
+static void on_usage(sse_decoder *d, const sse_fast_usage *u) {
+    if (u->has_input) {
+        d->usage.input_tokens = u->input;
         d->usage.known = true;
     }
-    if (get_int(u, "completion_tokens", &v) || get_int(u, "output_tokens", &v)) {
-        d->usage.output_tokens = v;
+    if (u->has_output) {
+        d->usage.output_tokens = u->output;
         d->usage.known = true;
     }
-    if (get_int(get(u, "prompt_tokens_details"), "cached_tokens", &v) ||
-        get_int(u, "cache_read_input_tokens", &v))
-        d->usage.cached_tokens = v;
+    if (u->has_cached) d->usage.cached_tokens = u->cached;
+}
+
+static void on_usage_json(sse_decoder *d, json_object *o) {
+    if (!json_object_is_type(o, json_type_object)) return;
+    sse_fast_usage u = {0};
+    u.has_input = get_int(o, "prompt_tokens", &u.input) || get_int(o, "input_tokens", &u.input);
+    u.has_output =
+        get_int(o, "completion_tokens", &u.output) || get_int(o, "output_tokens", &u.output);
+    u.has_cached = get_int(get(o, "prompt_tokens_details"), "cached_tokens", &u.cached) ||
+                   get_int(o, "cache_read_input_tokens", &u.cached);
+    on_usage(d, &u);
 }
 
 static void on_chunk(sse_decoder *d, json_object *o, int status) {
@@ -352,10 +380,10 @@ static void on_chunk(sse_decoder *d, json_object *o, int status) {
         json_object *c = json_object_array_get_idx(choices, i);
         on_delta(d, get(c, "delta"));
         const char *reason = get_str(c, "finish_reason", NULL);
-        if (reason && *reason) on_finish_reason(d, reason);
+        if (reason && *reason) on_finish_reason(d, reason, strlen(reason));
     }
     if (d->state != SSE_DEC_RUNNING) return;
-    on_usage(d, get(o, "usage"));
+    on_usage_json(d, get(o, "usage"));
     /* TAP's alternative finish frame: timings plus usage, no choices. */
     if (!choices && (get(o, "firstTokenDuration") || get(o, "totalDuration")))
         d->gen_finished = true;
@@ -407,207 +435,23 @@ static void on_envelope(sse_decoder *d, json_object *env) {
     on_body(d, status, text, n, get(env, "body"), env);
 }
 
-/* ---- the envelope fast path ----
- * Nearly every line is a success envelope {"headers":{},"body":"<chunk>","statusCodeValue":200,
- * "statusCode":"OK"}. Building a json-c tree for it only to take the body out costs more than
- * the chunk itself, so a bounded scanner reads that shape directly: an object whose keys have
- * no escapes, a string "body", an optional integer "statusCodeValue" below 400, and other
- * values that are strings, integers, true/false/null or flat objects of strings. It accepts only
- * text json-c accepts with the same meaning; anything else (errors, escaped or repeated keys,
- * lone surrogates, \u0000, control characters, other shapes) returns false for json-c. */
-
-#define ENV_STR_PLAIN(c) ((unsigned char)(c) >= 0x20 && (c) != '"' && (c) != '\\')
-
-static const char *skip_ws(const char *p, const char *end) {
-    while (p < end && (*p == ' ' || *p == '\t'))
-        p++;
-    return p;
-}
-
-static int hex4(const char *p) {
-    int v = 0;
-    for (int i = 0; i < 4; i++) {
-        int c = (unsigned char)p[i], x;
-        if (c >= '0' && c <= '9')
-            x = c - '0';
-        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
-            x = (c | 0x20) - 'a' + 10;
-        else
-            return -1;
-        v = v << 4 | x;
-    }
-    return v;
-}
-
-/* The JSON string at p (just after its opening quote), unescaped into out when out is not NULL.
- * Returns the position after the closing quote, or NULL. The output is never longer than the
- * input. */
-static const char *env_string(const char *p, const char *end, buf *out) {
-    char *w = out ? out->data + out->len : NULL;
-    for (;;) {
-        if (w) {
-            while (p < end && ENV_STR_PLAIN(*p))
-                *w++ = *p++;
-        } else {
-            while (p < end && ENV_STR_PLAIN(*p))
-                p++;
+/* A chunk read by the fast path: the steps of on_chunk for its one choice. */
+static void on_fast_chunk(sse_decoder *d, const sse_fast_chunk *c) {
+    if (c->choice) {
+        on_delta_text(d, c->reasoning.p, c->reasoning.n, c->content.p, c->content.n);
+        for (size_t i = 0; i < c->n_tools && d->state == SSE_DEC_RUNNING; i++) {
+            const sse_fast_tool *t = &c->tools[i];
+            on_tool_fragment(d, t->index, t->id.n ? t->id.p : c->tool_call_id.p, t->name.p,
+                             t->args.p, t->args.n);
         }
-        if (p == end || (unsigned char)*p < 0x20) return NULL;
-        if (*p++ == '"') break;
-        if (p == end) return NULL;
-        char c = *p++, e;
-        switch (c) {
-        case '"': e = '"'; break;
-        case '\\': e = '\\'; break;
-        case '/': e = '/'; break;
-        case 'b': e = '\b'; break;
-        case 'f': e = '\f'; break;
-        case 'n': e = '\n'; break;
-        case 'r': e = '\r'; break;
-        case 't': e = '\t'; break;
-        case 'u': {
-            if (end - p < 4) return NULL;
-            long cp = hex4(p);
-            p += 4;
-            if (cp <= 0 || (cp >= 0xDC00 && cp <= 0xDFFF)) return NULL;
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                if (end - p < 6 || p[0] != '\\' || p[1] != 'u') return NULL;
-                long lo = hex4(p + 2);
-                if (lo < 0xDC00 || lo > 0xDFFF) return NULL;
-                p += 6;
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                /* json-c 0.16 turns a pair whose code point's low 16 bits fall in the
-                 * surrogate range (U+1D800–U+1DFFF, …) into U+FFFD: leave those to it. */
-                if ((cp & 0xF800) == 0xD800) return NULL;
-            }
-            if (w) {
-                if (cp < 0x80) {
-                    *w++ = (char)cp;
-                } else if (cp < 0x800) {
-                    *w++ = (char)(0xC0 | cp >> 6);
-                    *w++ = (char)(0x80 | (cp & 0x3F));
-                } else if (cp < 0x10000) {
-                    *w++ = (char)(0xE0 | cp >> 12);
-                    *w++ = (char)(0x80 | (cp >> 6 & 0x3F));
-                    *w++ = (char)(0x80 | (cp & 0x3F));
-                } else {
-                    *w++ = (char)(0xF0 | cp >> 18);
-                    *w++ = (char)(0x80 | (cp >> 12 & 0x3F));
-                    *w++ = (char)(0x80 | (cp >> 6 & 0x3F));
-                    *w++ = (char)(0x80 | (cp & 0x3F));
-                }
-            }
-            continue;
-        }
-        default: return NULL;
-        }
-        if (w) *w++ = e;
+        if (c->finish_reason.n) on_finish_reason(d, c->finish_reason.p, c->finish_reason.n);
     }
-    if (w) {
-        out->len = (size_t)(w - out->data);
-        out->data[out->len] = '\0';
-    }
-    return p;
+    if (d->state == SSE_DEC_RUNNING) on_usage(d, &c->usage);
 }
 
-/* A non-negative integer without leading zeros of at most max_digits digits. */
-static const char *env_uint(const char *p, const char *end, int max_digits, int64_t *out) {
-    int64_t v = 0;
-    int k = 0;
-    for (; p + k < end && p[k] >= '0' && p[k] <= '9'; k++)
-        if (k < max_digits) v = v * 10 + (p[k] - '0');
-    if (!k || k > max_digits || (k > 1 && p[0] == '0')) return NULL;
-    if (p + k < end && (p[k] == '.' || p[k] == 'e' || p[k] == 'E')) return NULL;
-    *out = v;
-    return p + k;
-}
-
-static const char *env_literal(const char *p, const char *end, const char *word) {
-    size_t k = strlen(word);
-    return (size_t)(end - p) >= k && !memcmp(p, word, k) ? p + k : NULL;
-}
-
-/* A value of a key the decoder does not read. */
-static const char *env_skip_value(const char *p, const char *end) {
-    int64_t num;
-    if (p == end) return NULL;
-    switch (*p) {
-    case '"': return env_string(p + 1, end, NULL);
-    case 't': return env_literal(p, end, "true");
-    case 'f': return env_literal(p, end, "false");
-    case 'n': return env_literal(p, end, "null");
-    case '{': break;
-    default: return env_uint(p, end, 18, &num);
-    }
-    p = skip_ws(p + 1, end);
-    if (p < end && *p == '}') return p + 1;
-    for (;;) {
-        if (p == end || *p != '"' || !(p = env_string(p + 1, end, NULL))) return NULL;
-        p = skip_ws(p, end);
-        if (p == end || *p != ':') return NULL;
-        p = skip_ws(p + 1, end);
-        if (p == end || *p != '"' || !(p = env_string(p + 1, end, NULL))) return NULL;
-        p = skip_ws(p, end);
-        if (p == end) return NULL;
-        if (*p == '}') return p + 1;
-        if (*p != ',') return NULL;
-        p = skip_ws(p + 1, end);
-    }
-}
-
-/* Reads a success envelope: its body into d->body and its statusCodeValue (200 if absent). */
-static bool fast_envelope(sse_decoder *d, const char *s, size_t n, int64_t *status) {
-    const char *p = s, *end = s + n;
-    bool have_body = false, have_status = false;
-    *status = 200;
-    if (p == end || *p != '{') return false;
-    p = skip_ws(p + 1, end);
-    for (;;) {
-        if (p == end || *p != '"') return false;
-        const char *key = ++p;
-        while (p < end && ENV_STR_PLAIN(*p))
-            p++;
-        if (p == end || *p != '"') return false; /* escaped key or control character */
-        size_t key_len = (size_t)(p - key);
-        p = skip_ws(p + 1, end);
-        if (p == end || *p != ':') return false;
-        p = skip_ws(p + 1, end);
-        if (key_len == 4 && !memcmp(key, "body", 4)) {
-            if (have_body || p == end || *p != '"') return false;
-            have_body = true;
-            buf_reset(&d->body);
-            buf_reserve(&d->body, (size_t)(end - p));
-            p = env_string(p + 1, end, &d->body);
-        } else if (key_len == 15 && !memcmp(key, "statusCodeValue", 15)) {
-            if (have_status) return false;
-            have_status = true;
-            p = env_uint(p, end, 3, status);
-            if (p && *status >= 400) return false;
-        } else {
-            p = env_skip_value(p, end);
-        }
-        if (!p) return false;
-        p = skip_ws(p, end);
-        if (p == end) return false;
-        if (*p == '}') return have_body && p + 1 == end;
-        if (*p != ',') return false;
-        p = skip_ws(p + 1, end);
-    }
-}
-
-static void on_data(sse_decoder *d, const char *s, size_t n) {
-    trim(&s, &n);
-    if (!n) return;
-    if (is_done(s, n)) {
-        complete(d);
-        return;
-    }
-    int64_t status;
-    bool fast = fast_envelope(d, s, n, &status);
-    if (fast) on_body(d, status, d->body.data, d->body.len, NULL, NULL);
-    /* One huge body must not pin its buffer for the rest of a long stream. */
-    if (d->body.cap > SSE_LINE_KEEP) buf_free(&d->body);
-    if (fast) return;
+/* A data line read by json-c: the reference for the fast path and the reader of everything
+ * it leaves (errors, other shapes, bare chunks). */
+static void on_payload_json(sse_decoder *d, const char *s, size_t n) {
     json_object *o = parse_json(d, s, n);
     if (!json_object_is_type(o, json_type_object)) {
         /* The reference clients skip undecodable lines; so do we. */
@@ -618,6 +462,31 @@ static void on_data(sse_decoder *d, const char *s, size_t n) {
         on_chunk(d, o, 0);
     }
     json_object_put(o);
+}
+
+/* A data line's JSON (trimmed, not [DONE]). */
+static void on_payload(sse_decoder *d, const char *s, size_t n) {
+    int64_t status;
+    bool envelope = sse_fast_envelope(s, n, &d->body, &status);
+    if (envelope) {
+        sse_fast_chunk c;
+        if (sse_fast_chunk_read(&c, d->body.data, d->body.len))
+            on_fast_chunk(d, &c);
+        else
+            on_body(d, status, d->body.data, d->body.len, NULL, NULL);
+    }
+    /* One huge body must not pin its buffer for the rest of a long stream. */
+    if (d->body.cap > SSE_LINE_KEEP) buf_free(&d->body);
+    if (!envelope) on_payload_json(d, s, n);
+}
+
+static void on_data(sse_decoder *d, const char *s, size_t n) {
+    trim(&s, &n);
+    if (!n) return;
+    if (is_done(s, n))
+        complete(d);
+    else
+        on_payload(d, s, n);
 }
 
 /* ---- lines ---- */
@@ -661,10 +530,6 @@ static void add_to_line(sse_decoder *d, const char *s, size_t n) {
 
 void sse_decoder_feed(sse_decoder *d, const char *data, size_t len) {
     if (d->state != SSE_DEC_RUNNING || !len) return;
-    if (!d->any_data && d->head.len < SSE_HEAD_MAX) {
-        size_t room = SSE_HEAD_MAX - d->head.len;
-        buf_append(&d->head, data, len < room ? len : room);
-    }
     /* The next LF and CR at or after i (len when none), each searched again only once passed,
      * so the scan stays linear whichever line ending the stream uses. */
     size_t i = 0, lf = 0, cr = 0;
@@ -688,11 +553,22 @@ void sse_decoder_feed(sse_decoder *d, const char *data, size_t len) {
             cr_known = true;
         }
         size_t j = lf < cr ? lf : cr;
-        add_to_line(d, data + i, j - i);
-        if (j == len || d->state != SSE_DEC_RUNNING) break;
-        d->cr_pending = data[j] == '\r';
-        end_line(d);
+        if (j < len && !d->line.len && !d->skip_line && j - i <= d->max_line) {
+            /* A whole line in this read: decoded where it is, without a copy. */
+            d->cr_pending = data[j] == '\r';
+            on_line(d, data + i, j - i);
+        } else {
+            add_to_line(d, data + i, j - i);
+            if (j == len || d->state != SSE_DEC_RUNNING) break;
+            d->cr_pending = data[j] == '\r';
+            end_line(d);
+        }
         i = j + 1;
+    }
+    /* Kept only while no data line came, so a normal stream never copies it. */
+    if (!d->any_data && d->head.len < SSE_HEAD_MAX) {
+        size_t room = SSE_HEAD_MAX - d->head.len;
+        buf_append(&d->head, data, len < room ? len : room);
     }
 }
 

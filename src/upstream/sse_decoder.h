@@ -50,8 +50,8 @@ typedef struct sse_decoder {
     conv_usage usage;
     sse_tool_slot *tools;
     size_t n_tools, tools_cap;
-    struct json_tokener *tok;
-    buf body; /* the unescaped body of an envelope read by the fast path, reused */
+    struct json_tokener *tok; /* created by the first line that needs json-c */
+    buf body;                 /* the unescaped body of an envelope read by the fast path, reused */
 } sse_decoder;
 
 /* max_line 0 = SSE_DECODER_DEFAULT_MAX_LINE. */

@@ -136,6 +136,8 @@ static const fixture FIXTURES[] = {
     {"overlong_after_finish", 256},
     {"json_error_body", 0},
     {"empty", 0},
+    {"fast_and_fallback", 0},
+    {"dangling_surrogate", 0},
 };
 
 static void test_fixtures(void **state) {
