@@ -484,7 +484,7 @@ static int decode_params(dec *d, json_object *root, anthropic_decode_mode mode) 
 }
 
 int anthropic_decode_request(const char *body, size_t len, anthropic_decode_mode mode,
-                             conv_request *out, codec_error *err) {
+                             conv_request *out, codec_error *err, json_object **tree) {
     dec d = {.r = out, .err = err, .sys = BUF_INIT, .scratch = BUF_INIT};
     int rc = -1;
     json_object *root = codec_begin_request(body, len, CONV_PROTO_ANTHROPIC, out, err);
@@ -507,7 +507,7 @@ int anthropic_decode_request(const char *body, size_t len, anthropic_decode_mode
     codec_link_tool_results(out);
     rc = 0;
 out:
-    json_object_put(root);
+    codec_end_request(root, tree);
     buf_free(&d.sys);
     buf_free(&d.scratch);
     return rc;

@@ -86,6 +86,13 @@ out:
     "was not valid JSON. If you have trouble figuring out how to fix this, please contact us "     \
     "through our help center at help.openai.com.)"
 
+void codec_end_request(json_object *root, json_object **tree) {
+    if (tree)
+        *tree = root;
+    else
+        json_object_put(root);
+}
+
 json_object *codec_begin_request(const char *body, size_t len, conv_protocol proto,
                                  conv_request *out, codec_error *err) {
     conv_request_init(out, proto);

@@ -518,7 +518,8 @@ static int decode_params(dec *d, json_object *root) {
     return 0; /* seed, logprobs, penalties, metadata, store, …: accepted and ignored */
 }
 
-int openai_decode_request(const char *body, size_t len, conv_request *out, codec_error *err) {
+int openai_decode_request(const char *body, size_t len, conv_request *out, codec_error *err,
+                          json_object **tree) {
     dec d = {.r = out, .err = err, .sys = BUF_INIT, .scratch = BUF_INIT};
     int rc = -1;
     json_object *root = codec_begin_request(body, len, CONV_PROTO_OPENAI, out, err);
@@ -541,7 +542,7 @@ int openai_decode_request(const char *body, size_t len, conv_request *out, codec
     codec_link_tool_results(out);
     rc = 0;
 out:
-    json_object_put(root);
+    codec_end_request(root, tree);
     buf_free(&d.sys);
     buf_free(&d.scratch);
     return rc;

@@ -16,8 +16,10 @@ void openai_new_completion_id(char out[OPENAI_ID_CAP]);
 
 /* Decodes a /v1/chat/completions body. `out` is initialised here (CONV_PROTO_OPENAI); the
  * caller calls conv_request_free(out) whatever the result. Returns 0, or -1 with `err` set
- * (status 400; err->param "" means param:null). Unknown fields are ignored. */
-int openai_decode_request(const char *body, size_t len, conv_request *out, codec_error *err);
+ * (status 400; err->param "" means param:null). Unknown fields are ignored. tree: as for
+ * anthropic_decode_request. */
+int openai_decode_request(const char *body, size_t len, conv_request *out, codec_error *err,
+                          json_object **tree);
 
 /* Identity of one completion, shared by both encoders. */
 typedef struct openai_meta {
