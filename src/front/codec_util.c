@@ -1,4 +1,5 @@
 #include "front/codec_util.h"
+#include "util/json_write.h"
 #include "util/log.h"
 #include "util/swar.h"
 #include <math.h>
@@ -149,9 +150,51 @@ const char *codec_str(arena *a, json_object *s, size_t *len) {
     return arena_strndup(a, json_object_get_string(s), n);
 }
 
+/* What json-c prints with PLAIN | NOSLASHESCAPE, through util/json_write's escaper, which copies
+ * safe runs whole where json-c appends byte by byte (tool schemas are a third of a Claude Code
+ * request). Numbers keep json-c's text: the source text of a parsed double, an integer's digits.
+ * The one difference: invalid UTF-8 becomes U+FFFD, as on every output of the gateway. Depth is
+ * bounded by the parse (CODEC_JSON_MAX_DEPTH). */
+static void put_json_value(buf *b, json_object *v) {
+    switch (json_object_get_type(v)) {
+    case json_type_null: buf_append(b, "null", 4); return;
+    case json_type_boolean: json_put_bool(b, json_object_get_boolean(v)); return;
+    case json_type_string:
+        json_put_strn(b, json_object_get_string(v), (size_t)json_object_get_string_len(v));
+        return;
+    case json_type_object: {
+        bool first = true;
+        buf_putc(b, '{');
+        json_object_object_foreach(v, key, val) {
+            if (!first) buf_putc(b, ',');
+            first = false;
+            json_put_str(b, key);
+            buf_putc(b, ':');
+            put_json_value(b, val);
+        }
+        buf_putc(b, '}');
+        return;
+    }
+    case json_type_array: {
+        size_t n = json_object_array_length(v);
+        buf_putc(b, '[');
+        for (size_t i = 0; i < n; i++) {
+            if (i) buf_putc(b, ',');
+            put_json_value(b, json_object_array_get_idx(v, i));
+        }
+        buf_putc(b, ']');
+        return;
+    }
+    default: buf_puts(b, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN)); return;
+    }
+}
+
 const char *codec_json_text(arena *a, json_object *v) {
-    return arena_strdup(a, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
-                                                                 JSON_C_TO_STRING_NOSLASHESCAPE));
+    buf b = BUF_INIT;
+    put_json_value(&b, v);
+    const char *text = arena_strndup(a, b.data ? b.data : "", b.len);
+    buf_free(&b);
+    return text;
 }
 
 static const char *find_call_name(const conv_request *r, size_t before, const char *id) {

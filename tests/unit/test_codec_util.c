@@ -1,5 +1,6 @@
 /* codec_util: the token estimate's word-at-a-time counter against the per-byte rule
- * (ASCII ¼ token, 2-byte ½, 3-byte 1, 4-byte 2; continuation and invalid bytes nothing). */
+ * (ASCII ¼ token, 2-byte ½, 3-byte 1, 4-byte 2; continuation and invalid bytes nothing), and
+ * the compact JSON text of a parsed value against json-c's own printer. */
 #include "front/codec_util.h"
 #include <setjmp.h>
 #include <stdarg.h>
@@ -64,11 +65,58 @@ static void long_mixed_text(void **state) {
                      ref_quarters(text, sizeof text));
 }
 
+/* codec_json_text prints what json-c prints (PLAIN | NOSLASHESCAPE) for valid UTF-8. */
+static void json_text_matches_json_c(void **state) {
+    (void)state;
+    static const char *const cases[] = {
+        "{}",
+        "[]",
+        "[null]",
+        "true",
+        "{\"a\":false,\"b\":null,\"c\":[1,-2,3.50,-0.0,1e3,2E-7,9223372036854775807,"
+        "18446744073709551615,123456789012345678901234567890,0.1]}",
+        "{\"type\":\"object\",\"properties\":{\"file_path\":{\"type\":\"string\","
+        "\"description\":\"The absolute path / to \\\"the\\\" file\\n\\ttab\"}},"
+        "\"required\":[\"file_path\"],\"additionalProperties\":false,"
+        "\"$schema\":\"http://json-schema.org/draft-07/schema#\"}",
+        "[\"\\u0000\\u0001\\u001f\\u007f\\b\\f\\r\\/\",\"\\u00e9\\u4e2d\\ud83d\\ude00\","
+        "\"ü中😀\"]",
+        "{\"k\\\"ey\\n\":{\"\":[[],{},[{\"x\":[null]}]]},\"dup\":1,\"dup\":2}",
+        "[\"\u2028\u2029\",\"\x7f\"]",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_object *v = json_tokener_parse(cases[i]);
+        if (!v) fail_msg("case %zu does not parse", i);
+        arena a;
+        arena_init(&a, 256);
+        const char *ours = codec_json_text(&a, v);
+        const char *theirs = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+                                                                   JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (strcmp(ours, theirs) != 0) fail_msg("case %zu: ours %s, json-c %s", i, ours, theirs);
+        arena_free(&a);
+        json_object_put(v);
+    }
+}
+
+/* Invalid UTF-8 inside a string comes out as U+FFFD: the text stays valid JSON. */
+static void json_text_replaces_invalid_utf8(void **state) {
+    (void)state;
+    json_object *v = json_tokener_parse("{\"d\":\"a\xff\xc3\"}");
+    assert_non_null(v);
+    arena a;
+    arena_init(&a, 256);
+    assert_string_equal(codec_json_text(&a, v), "{\"d\":\"a\\ufffd\\ufffd\"}");
+    arena_free(&a);
+    json_object_put(v);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(known_weights),
         cmocka_unit_test(every_byte_at_every_position),
         cmocka_unit_test(long_mixed_text),
+        cmocka_unit_test(json_text_matches_json_c),
+        cmocka_unit_test(json_text_replaces_invalid_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
