@@ -245,6 +245,7 @@ static void plan_reply(sim_stream_plan *plan, const sim_directive *eff, char *re
     plan->no_done = sim_directive_flag(eff, SIM_DF_no_done, false);
     plan->keepalive = sim_directive_flag(eff, SIM_DF_keepalive, false);
     plan->space = sim_directive_flag(eff, SIM_DF_space, false);
+    plan->interleave = sim_directive_flag(eff, SIM_DF_interleave, false);
     plan->done_envelope = eff->done_envelope > 0;
 }
 

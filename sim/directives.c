@@ -26,6 +26,9 @@
  *   tool=NAME args=JSON   a tool call (arguments streamed in arg_chunk=N byte fragments,
  *                         default three); tool2=/args2= ... tool8=/args8= for more calls;
  *                         finish_reason becomes tool_calls; no content unless reply= is given
+ *   interleave=1          parallel calls the way OpenAI-style streams may send them: every
+ *                         call's head first, then argument fragments round-robin (call 0's
+ *                         first, call 1's first, ..., call 0's second, ...)
  *   after_tool=TEXT       the reply of the next turn, once the client sends the tool result
  *   usage=off             no usage object on the final chunk
  *   finish=stop|length|tool_calls  finish_reason override

@@ -24,7 +24,7 @@
     X(retry_after, 0, 86400)
 #define SIM_DIRECTIVE_STRS(X) X(reply) X(reasoning) X(after_tool)
 #define SIM_DIRECTIVE_FLAGS(X)                                                                     \
-    X(usage) X(error_after_finish) X(truncate) X(no_done) X(keepalive) X(space)
+    X(usage) X(error_after_finish) X(truncate) X(no_done) X(keepalive) X(space) X(interleave)
 
 /* Indexes: SIM_DI_<int key>, SIM_DS_<string key>, SIM_DF_<flag key>. */
 #define SIM_X_ENUM_INT(n, lo, hi) SIM_DI_##n,

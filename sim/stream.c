@@ -5,14 +5,16 @@
 #include <string.h>
 
 /* Event order: [error envelope] | reasoning deltas, content deltas, per tool call a head
- * fragment (id, name) then argument fragments, the finish chunk (finish_reason + usage),
- * [an error envelope to be ignored], [DONE]. Empty phases are skipped by settle(). */
+ * fragment (id, name) then argument fragments (interleave: every head, then the calls' argument
+ * fragments round-robin), the finish chunk (finish_reason + usage), [an error envelope to be
+ * ignored], [DONE]. Empty phases are skipped by settle(). */
 typedef enum {
     PH_ERROR,
     PH_REASONING,
     PH_CONTENT,
     PH_TOOL_HEAD,
     PH_TOOL_ARGS,
+    PH_TOOL_ROUND, /* interleave: the next argument fragment of call tool_i */
     PH_FINISH,
     PH_AFTER_FINISH,
     PH_DONE,
@@ -27,7 +29,8 @@ typedef struct sim_stream {
     uint64_t seq;
     uint64_t bytes;
     size_t reasoning_len, content_len, args_len;
-    size_t off; /* position in the text of the current phase */
+    size_t off;                     /* position in the text of the current phase */
+    size_t tool_off[SIM_MAX_TOOLS]; /* interleave: each call's arguments sent so far */
     uint8_t phase, tool_i;
     bool started, fb_waited, role_sent, stall_pending, waiting_drain;
     bool in_pump; /* the exchange may vanish inside http_stream_write: defer the free */
@@ -81,6 +84,17 @@ static void settle(sim_stream *st) {
             break;
         case PH_TOOL_HEAD:
             if (st->tool_i < p->n_tools) return;
+            st->phase = p->interleave ? PH_TOOL_ROUND : p->truncate ? PH_END : PH_FINISH;
+            st->tool_i = 0;
+            break;
+        case PH_TOOL_ROUND: /* from tool_i on, the next call with arguments left */
+            for (int k = 0; k < p->n_tools; k++) {
+                int i = (st->tool_i + k) % p->n_tools;
+                if (st->tool_off[i] < strlen(p->tools[i].args)) {
+                    st->tool_i = (uint8_t)i;
+                    return;
+                }
+            }
             st->phase = p->truncate ? PH_END : PH_FINISH;
             break;
         case PH_TOOL_ARGS:
@@ -166,21 +180,27 @@ static void put_tool_head(sim_stream *st, buf *in) {
     json_put_str(in, t->name);
     buf_puts(in, ",\"arguments\":\"\"}}]");
     chunk_close(st, in, false);
+    if (st->plan.interleave) { /* the next head; arguments come round-robin after the heads */
+        st->tool_i++;
+        return;
+    }
     st->phase = PH_TOOL_ARGS, st->off = 0;
     st->args_len = strlen(t->args);
 }
 
-static void put_tool_args(sim_stream *st, buf *in) {
+/* The next argument fragment of call tool_i; *off is how much of its arguments went out. */
+static void put_tool_args(sim_stream *st, buf *in, size_t *off) {
     const char *args = st->plan.tools[st->tool_i].args;
-    size_t piece = st->plan.arg_piece ? st->plan.arg_piece : (st->args_len + 2) / 3;
-    size_t end = piece_end(args, st->args_len, st->off, piece);
+    size_t len = strlen(args);
+    size_t piece = st->plan.arg_piece ? st->plan.arg_piece : (len + 2) / 3;
+    size_t end = piece_end(args, len, *off, piece);
     if (chunk_open(st, in)) buf_putc(in, ',');
     buf_printf(in,
                "\"tool_calls\":[{\"index\":%u,\"function\":{\"arguments\":", (unsigned)st->tool_i);
-    json_put_strn(in, args + st->off, end - st->off);
+    json_put_strn(in, args + *off, end - *off);
     buf_puts(in, "}}]");
     chunk_close(st, in, false);
-    st->off = end;
+    *off = end;
 }
 
 static bool send_bytes(sim_stream *st, const char *data, size_t len) {
@@ -215,7 +235,12 @@ static bool emit_next(sim_stream *st) {
         generated = true;
         break;
     case PH_TOOL_ARGS:
-        put_tool_args(st, in);
+        put_tool_args(st, in, &st->off);
+        generated = true;
+        break;
+    case PH_TOOL_ROUND:
+        put_tool_args(st, in, &st->tool_off[st->tool_i]);
+        st->tool_i = (uint8_t)((st->tool_i + 1) % p->n_tools);
         generated = true;
         break;
     case PH_FINISH:

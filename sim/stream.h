@@ -34,6 +34,7 @@ typedef struct sim_stream_plan {
     int prompt_tokens, completion_tokens, cached_tokens;
     uint32_t delay_ms, first_byte_delay_ms, stall_ms;
     bool error_after_finish, truncate, no_done, done_envelope, keepalive, space;
+    bool interleave; /* tool heads first, then argument fragments round-robin */
 } sim_stream_plan;
 
 void sim_stream_plan_free(sim_stream_plan *p);

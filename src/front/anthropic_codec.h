@@ -51,6 +51,32 @@ typedef enum {
     ANTHROPIC_BLOCK_TOOL_USE,
 } anthropic_block_kind;
 
+/* Bytes of tool-call arguments one stream may hold back (D34): the upstream decoder's bound on
+ * one SSE line (SSE_DECODER_DEFAULT_MAX_LINE). Over it the stream ends with an error event. */
+#define ANTHROPIC_STREAM_TOOL_BUFFER_MAX (8u << 20)
+
+/* Where a tool call's argument text stands, seen as one JSON value (D34). */
+typedef enum {
+    ANTHROPIC_ARGS_EMPTY,    /* only whitespace so far */
+    ANTHROPIC_ARGS_OPEN,     /* inside a top-level object or array */
+    ANTHROPIC_ARGS_COMPLETE, /* a whole object or array: only whitespace can validly follow */
+    ANTHROPIC_ARGS_OTHER,    /* anything else (scalar, garbage after the value): never complete */
+} anthropic_args_state;
+
+typedef struct anthropic_args_scan {
+    anthropic_args_state state;
+    int depth;
+    bool in_str, esc;
+} anthropic_args_scan;
+
+/* A tool call that started while another tool block was open and still incomplete: held until
+ * its turn (D34). */
+typedef struct anthropic_pending_tool {
+    int key; /* upstream tool-call index */
+    char *id, *name;
+    buf args;
+} anthropic_pending_tool;
+
 /* Streaming encoder (§1.5): one state per response. Nothing is written before the first
  * event, so the caller may still retry elsewhere until then. */
 typedef struct anthropic_stream {
@@ -67,6 +93,11 @@ typedef struct anthropic_stream {
     int64_t out_quarters;  /* output estimate when the upstream reports no usage */
     int *closed_tool_keys; /* tool calls already closed: late fragments are dropped */
     size_t n_closed, closed_cap;
+    anthropic_args_scan open_args;   /* the open tool block's arguments so far */
+    anthropic_pending_tool *pending; /* held tool calls, by upstream index */
+    size_t n_pending, pending_cap;
+    size_t pending_bytes;   /* their argument bytes */
+    size_t tool_buffer_max; /* ANTHROPIC_STREAM_TOOL_BUFFER_MAX unless a test lowers it */
 } anthropic_stream;
 
 void anthropic_stream_init(anthropic_stream *s, const anthropic_meta *m);

@@ -234,6 +234,13 @@ void anthropic_stream_init(anthropic_stream *s, const anthropic_meta *m) {
     s->model = xstrdup(m->model ? m->model : "");
     s->request_id = m->request_id ? xstrdup(m->request_id) : NULL;
     s->input_estimate = m->input_tokens_estimate;
+    s->tool_buffer_max = ANTHROPIC_STREAM_TOOL_BUFFER_MAX;
+}
+
+static void pending_free(anthropic_pending_tool *p) {
+    free(p->id);
+    free(p->name);
+    buf_free(&p->args);
 }
 
 void anthropic_stream_free(anthropic_stream *s) {
@@ -241,6 +248,9 @@ void anthropic_stream_free(anthropic_stream *s) {
     free(s->model);
     free(s->request_id);
     free(s->closed_tool_keys);
+    for (size_t i = 0; i < s->n_pending; i++)
+        pending_free(&s->pending[i]);
+    free(s->pending);
     memset(s, 0, sizeof *s);
 }
 
@@ -331,9 +341,170 @@ static void after_block_start(anthropic_stream *s, buf *out) {
     anthropic_stream_ping(out);
 }
 
+static bool tool_closed(const anthropic_stream *s, int key) {
+    for (size_t i = 0; i < s->n_closed; i++)
+        if (s->closed_tool_keys[i] == key) return true;
+    return false;
+}
+
+static anthropic_pending_tool *tool_pending(anthropic_stream *s, int key) {
+    for (size_t i = 0; i < s->n_pending; i++)
+        if (s->pending[i].key == key) return &s->pending[i];
+    return NULL;
+}
+
+/* Follows argument text as one JSON value, enough to tell when a top-level object or array has
+ * closed (D34). Strings are skipped with their escapes; nothing else is validated. */
+static void args_scan(anthropic_args_scan *a, const char *p, size_t n) {
+    for (size_t i = 0; i < n && a->state != ANTHROPIC_ARGS_OTHER; i++) {
+        char c = p[i];
+        if (a->in_str) {
+            if (a->esc)
+                a->esc = false;
+            else if (c == '\\')
+                a->esc = true;
+            else if (c == '"')
+                a->in_str = false;
+            continue;
+        }
+        if (is_json_space(c)) continue;
+        switch (a->state) {
+        case ANTHROPIC_ARGS_EMPTY:
+            if (c == '{' || c == '[') {
+                a->state = ANTHROPIC_ARGS_OPEN;
+                a->depth = 1;
+            } else {
+                a->state = ANTHROPIC_ARGS_OTHER;
+            }
+            break;
+        case ANTHROPIC_ARGS_OPEN:
+            if (c == '"')
+                a->in_str = true;
+            else if (c == '{' || c == '[')
+                a->depth++;
+            else if ((c == '}' || c == ']') && --a->depth == 0)
+                a->state = ANTHROPIC_ARGS_COMPLETE;
+            break;
+        case ANTHROPIC_ARGS_COMPLETE: a->state = ANTHROPIC_ARGS_OTHER; break;
+        case ANTHROPIC_ARGS_OTHER: break;
+        }
+    }
+}
+
+/* Opens a tool_use block for a call (closing the open block). */
+static void open_tool_block(anthropic_stream *s, buf *out, int key, const char *id,
+                            const char *name) {
+    open_block(s, out, ANTHROPIC_BLOCK_TOOL_USE);
+    s->open_tool_key = key;
+    memset(&s->open_args, 0, sizeof s->open_args);
+    buf_puts(out, ",\"id\":");
+    put_tool_id(out, id);
+    buf_puts(out, ",\"name\":");
+    json_put_str(out, name ? name : "");
+    buf_puts(out, ",\"input\":{}}");
+    after_block_start(s, out);
+}
+
+static void put_args_delta(anthropic_stream *s, buf *out, const char *text, size_t len) {
+    args_scan(&s->open_args, text, len);
+    delta_begin(out, s->open_index, "input_json_delta");
+    buf_puts(out, "\"partial_json\":");
+    json_put_strn(out, text, len);
+    buf_putc(out, '}');
+    frame_end(out);
+}
+
+/* The held call with the lowest upstream index becomes the open block: its start, everything
+ * buffered as one input_json_delta, and its later fragments stream live. */
+static void promote_pending(anthropic_stream *s, buf *out) {
+    anthropic_pending_tool p = s->pending[0];
+    s->n_pending--;
+    memmove(s->pending, s->pending + 1, s->n_pending * sizeof *s->pending);
+    s->pending_bytes -= p.args.len;
+    open_tool_block(s, out, p.key, p.id, p.name);
+    if (p.args.len) put_args_delta(s, out, p.args.data, p.args.len);
+    pending_free(&p);
+}
+
+/* The stream moves on (text, thinking, finish): every held call is written out, in upstream
+ * index order; the last one stays open for the caller to close. */
+static void flush_pending(anthropic_stream *s, buf *out) {
+    while (s->n_pending)
+        promote_pending(s, out);
+}
+
+static void hold_tool(anthropic_stream *s, const conv_event *ev) {
+    if (s->n_pending == s->pending_cap) {
+        s->pending_cap = s->pending_cap ? s->pending_cap * 2 : 4;
+        s->pending = xrealloc(s->pending, s->pending_cap * sizeof *s->pending);
+    }
+    size_t at = s->n_pending; /* kept sorted by upstream index */
+    while (at && s->pending[at - 1].key > ev->index)
+        at--;
+    memmove(s->pending + at + 1, s->pending + at, (s->n_pending - at) * sizeof *s->pending);
+    s->n_pending++;
+    anthropic_pending_tool *p = &s->pending[at];
+    p->key = ev->index;
+    p->id = ev->id ? xstrdup(ev->id) : NULL;
+    p->name = xstrdup(ev->name ? ev->name : "");
+    buf_init(&p->args);
+}
+
+static void on_tool_start(anthropic_stream *s, const conv_event *ev, buf *out) {
+    bool tool_open = s->open == ANTHROPIC_BLOCK_TOOL_USE;
+    if ((tool_open && s->open_tool_key == ev->index) || tool_closed(s, ev->index) ||
+        tool_pending(s, ev->index))
+        return; /* repeated start of a known call */
+    s->saw_tool = true;
+    if (tool_open && (s->open_args.state != ANTHROPIC_ARGS_COMPLETE || s->n_pending)) {
+        /* The open call may still get fragments (parallel calls interleave): hold this one. */
+        hold_tool(s, ev);
+        return;
+    }
+    open_tool_block(s, out, ev->index, ev->id, ev->name);
+}
+
+/* Mid-stream failure of the encoder itself: an error event, as for upstream errors. */
+static void on_error(anthropic_stream *s, const conv_event *ev, buf *out);
+
+static void on_tool_args(anthropic_stream *s, const conv_event *ev, buf *out) {
+    anthropic_pending_tool *p = NULL;
+    bool live = s->open == ANTHROPIC_BLOCK_TOOL_USE && s->open_tool_key == ev->index;
+    if (!live && !(p = tool_pending(s, ev->index))) {
+        /* A call that never started, or one whose block was closed: after a text, thinking
+         * or finish moved the stream on, or after its arguments were a whole JSON value. */
+        log_warn("anthropic stream: tool arguments outside their block dropped", "\"index\":%d",
+                 ev->index);
+        return;
+    }
+    if (!ev->len) return;
+    s->out_quarters += codec_token_quarters(ev->text, ev->len);
+    if (p) {
+        if (ev->len > s->tool_buffer_max - s->pending_bytes) {
+            log_warn("anthropic stream: held tool arguments over the limit",
+                     "\"index\":%d,\"limit\":%zu", ev->index, s->tool_buffer_max);
+            conv_event err = {.type = CONV_EV_ERROR,
+                              .err_class = CONV_ERR_TRANSIENT,
+                              .text = "The upstream's parallel tool calls are too large to "
+                                      "stream."};
+            on_error(s, &err, out);
+            s->done = true;
+            return;
+        }
+        buf_append(&p->args, ev->text, ev->len);
+        s->pending_bytes += ev->len;
+        return;
+    }
+    put_args_delta(s, out, ev->text, ev->len);
+    /* The open call is whole: the held calls can go, the first of them live from now on. */
+    while (s->n_pending && s->open_args.state == ANTHROPIC_ARGS_COMPLETE)
+        promote_pending(s, out);
+}
+
 static void on_text(anthropic_stream *s, const conv_event *ev, buf *out, bool thinking) {
     anthropic_block_kind kind = thinking ? ANTHROPIC_BLOCK_THINKING : ANTHROPIC_BLOCK_TEXT;
     if (!ev->len) return;
+    flush_pending(s, out);
     s->out_quarters += codec_token_quarters(ev->text, ev->len);
     if (s->open != kind) {
         open_block(s, out, kind);
@@ -347,45 +518,8 @@ static void on_text(anthropic_stream *s, const conv_event *ev, buf *out, bool th
     frame_end(out);
 }
 
-static bool tool_closed(const anthropic_stream *s, int key) {
-    for (size_t i = 0; i < s->n_closed; i++)
-        if (s->closed_tool_keys[i] == key) return true;
-    return false;
-}
-
-static void on_tool_start(anthropic_stream *s, const conv_event *ev, buf *out) {
-    if ((s->open == ANTHROPIC_BLOCK_TOOL_USE && s->open_tool_key == ev->index) ||
-        tool_closed(s, ev->index))
-        return; /* repeated start of a known call */
-    open_block(s, out, ANTHROPIC_BLOCK_TOOL_USE);
-    s->open_tool_key = ev->index;
-    s->saw_tool = true;
-    buf_puts(out, ",\"id\":");
-    put_tool_id(out, ev->id);
-    buf_puts(out, ",\"name\":");
-    json_put_str(out, ev->name ? ev->name : "");
-    buf_puts(out, ",\"input\":{}}");
-    after_block_start(s, out);
-}
-
-static void on_tool_args(anthropic_stream *s, const conv_event *ev, buf *out) {
-    if (s->open != ANTHROPIC_BLOCK_TOOL_USE || s->open_tool_key != ev->index) {
-        /* Blocks are strictly sequential: a fragment for a call that is not the open block
-         * (never started, or interleaved after it closed) has nowhere to go. */
-        log_warn("anthropic stream: tool arguments outside their block dropped", "\"index\":%d",
-                 ev->index);
-        return;
-    }
-    if (!ev->len) return;
-    s->out_quarters += codec_token_quarters(ev->text, ev->len);
-    delta_begin(out, s->open_index, "input_json_delta");
-    buf_puts(out, "\"partial_json\":");
-    json_put_strn(out, ev->text, ev->len);
-    buf_putc(out, '}');
-    frame_end(out);
-}
-
 static void on_finish(anthropic_stream *s, const conv_event *ev, buf *out) {
+    flush_pending(s, out);
     if (s->next_index == 0) { /* never an empty content[]: one empty text block */
         open_block(s, out, ANTHROPIC_BLOCK_TEXT);
         buf_puts(out, ",\"text\":\"\"}");

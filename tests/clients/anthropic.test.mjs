@@ -181,6 +181,51 @@ for (const V of VARIANTS) {
       assert.deepEqual(nt.input, { city: 'Paris', days: [1, 2] });
     });
 
+    test('parallel tool calls interleaved upstream: every tool_use whole (D34)', async () => {
+      const m = tag('an-par');
+      const tools = ['read_file', 'grep', 'list_dir'].map((name) => ({
+        name, description: name, input_schema: { type: 'object' },
+      }));
+      const want = [
+        ['read_file', { path: 'src/main.c', lines: [1, 40] }],
+        ['grep', { pattern: 'TODO', paths: ['src', 'tests'], ignore_case: true }],
+        ['list_dir', { dir: '.' }],
+      ];
+      // Heads of all three calls first, then argument fragments of 5 bytes round-robin.
+      const first = user(`look around ${m}\n@sim tool=read_file args=${JSON.stringify(want[0][1])} `
+        + `tool2=grep args2=${JSON.stringify(want[1][1])} tool3=list_dir args3=${JSON.stringify(want[2][1])} `
+        + 'arg_chunk=5 interleave=1');
+      const stream = client.messages.stream({ model: MODEL, max_tokens: 256, tools, messages: [first] });
+      const events = [];
+      stream.on('streamEvent', (e) => events.push(e));
+      const final = await stream.finalMessage();
+      assert.equal(final.stop_reason, 'tool_use');
+      assert.deepEqual(final.content.map((b) => [b.type, b.name, b.input]),
+        want.map(([name, input]) => ['tool_use', name, input]));
+      assert.equal(new Set(final.content.map((b) => b.id)).size, 3);
+      for (const b of final.content) assert.match(b.id, /^toolu_/);
+      // One block open at a time, indexes in order, every delta inside its block.
+      let open = -1, next = 0, deltas = 0;
+      for (const e of events) {
+        if (e.type === 'content_block_start') {
+          assert.equal(open, -1); assert.equal(e.index, next); open = next++;
+        } else if (e.type === 'content_block_delta') {
+          assert.equal(e.index, open); deltas++;
+        } else if (e.type === 'content_block_stop') {
+          assert.equal(e.index, open); open = -1;
+        }
+      }
+      assert.equal(next, 3);
+      assert.ok(deltas > 3, `the first call streamed live (${deltas} deltas)`);
+
+      const ns = await client.messages.create({ model: MODEL, max_tokens: 256, tools, messages: [first] });
+      assert.equal(ns.stop_reason, 'tool_use');
+      assert.deepEqual(ns.content.map((b) => [b.type, b.name, b.input]),
+        want.map(([name, input]) => ['tool_use', name, input]));
+      const ups = await upstreamAll(m);
+      assert.equal(ups.length, 2);
+    });
+
     test('thinking: reasoning becomes a thinking block that round-trips', async () => {
       const m = tag('an-think');
       const first = user(`think first ${m}\n@sim reasoning="Let me consider the options carefully." chunks=3`);

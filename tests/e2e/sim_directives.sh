@@ -12,7 +12,7 @@ summary() { python3 -c '
 import json, sys
 s = {"content": "", "reasoning": "", "tools": {}, "finish": None, "usage": None, "done": False,
      "done_envelope": False, "errors": [], "n_content": 0, "keepalive": 0, "space": False,
-     "after_done": False, "max_line": 0, "events": []}
+     "after_done": False, "max_line": 0, "events": [], "tool_order": []}
 for line in sys.stdin:
     line = line.rstrip("\n")
     s["max_line"] = max(s["max_line"], len(line))
@@ -35,6 +35,7 @@ for line in sys.stdin:
         t = s["tools"].setdefault(str(tc["index"]), {"id": None, "name": None, "args": "", "frags": 0})
         if "id" in tc: t["id"] = tc["id"]; t["name"] = tc["function"]["name"]
         if tc["function"].get("arguments"): t["args"] += tc["function"]["arguments"]; t["frags"] += 1
+        s["tool_order"].append(("h" if "id" in tc else "a") + str(tc["index"]))
         s["events"].append("tool")
     if ch.get("finish_reason"): s["finish"] = ch["finish_reason"]; s["usage"] = c["usage"]; s["events"].append("finish")
 print(json.dumps(s))
@@ -58,6 +59,11 @@ s=$(turn 'tool=a args={"x":1} tool2=b args2="not json{" reply="calling"' | summa
 check "tool2=: two calls with indexes 0/1, raw string args, content first" q "$s" '
 s["tools"]["0"]["name"]=="a" and s["tools"]["1"]["name"]=="b" and s["tools"]["1"]["args"]=="not json{"
 and s["content"]=="calling" and s["events"].index("content") < s["events"].index("tool")'
+
+s=$(turn 'tool=a args={"x":1} tool2=b args2={"yy":22} arg_chunk=4 interleave=1' | summary)
+check "interleave=1: both heads, then argument fragments round-robin" q "$s" '
+s["tool_order"]==["h0","h1","a0","a1","a0","a1","a1"] and json.loads(s["tools"]["0"]["args"])=={"x":1}
+and json.loads(s["tools"]["1"]["args"])=={"yy":22} and s["finish"]=="tool_calls" and s["done"]'
 
 s=$(turn 'reasoning="thinking hard" reply="ok"' | summary)
 check "reasoning=: reasoning deltas before content" q "$s" '

@@ -362,6 +362,179 @@ static void stream_text_then_two_tools(void **state) {
     anthropic_stream_free(&s);
 }
 
+/* ---- parallel tool calls whose fragments interleave (D34) ---- */
+
+#define TOOL_START(i, id, name)                                                                    \
+    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":" #i            \
+    ",\"content_block\":{\"type\":\"tool_use\",\"id\":\"" id "\",\"name\":\"" name                 \
+    "\",\"input\":{}}}\n\n"
+#define ARGS(i, json)                                                                              \
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":" #i            \
+    ",\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"" json "\"}}\n\n"
+#define STOP(i)                                                                                    \
+    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":" #i "}\n\n"
+/* message_delta with stop_reason tool_use and the estimated usage, then message_stop */
+#define TOOL_USE_END(output_tokens)                                                                \
+    "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"          \
+    "\"tool_use\",\"stop_sequence\":null,\"stop_details\":null},\"usage\":{\"input_tokens\":18,"   \
+    "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,\"output_"                    \
+    "tokens\":" #output_tokens "}}\n\n"                                                            \
+    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+#define TSTART(i, tid, tname)                                                                      \
+    { .type = CONV_EV_TOOL_CALL_START, .index = (i), .id = (tid), .name = (tname) }
+#define TARGS(i, s)                                                                                \
+    { .type = CONV_EV_TOOL_CALL_ARGS, .index = (i), .text = (s), .len = strlen(s) }
+/* end_turn from the upstream: the encoder still says tool_use because calls were seen */
+#define FINISH                                                                                     \
+    { .type = CONV_EV_FINISH, .stop = CONV_STOP_END_TURN }
+
+/* Feeds the events to a fresh stream and checks the framing; returns the bytes (caller frees). */
+static buf run_stream(const conv_event *evs, size_t n, size_t buffer_max) {
+    anthropic_stream s;
+    stream_init(&s);
+    if (buffer_max) s.tool_buffer_max = buffer_max;
+    buf out = BUF_INIT;
+    for (size_t i = 0; i < n; i++)
+        anthropic_stream_event(&s, &evs[i], &out);
+    buf names = BUF_INIT;
+    check_stream(out.data, &names);
+    buf_free(&names);
+    anthropic_stream_free(&s);
+    return out;
+}
+
+/* start0, start1, args0, args1, args0: tool 1 is held while tool 0 is open and incomplete, and
+ * goes out (one delta with everything) as soon as tool 0's arguments are a whole object. */
+static void stream_tools_interleaved(void **state) {
+    (void)state;
+    const conv_event evs[] = {
+        TSTART(0, "toolu_a", "Read"), TSTART(1, "toolu_b", "Grep"), TARGS(0, "{\"path\":"),
+        TARGS(1, "{\"q\":\"x}\"}"),   TARGS(0, " \"/a\"}"),         FINISH,
+    };
+    buf out = run_stream(evs, sizeof evs / sizeof *evs, 0);
+    const char *want = MSG_START TOOL_START(0, "toolu_a", "Read") PING ARGS(0, "{\\\"path\\\":")
+        ARGS(0, " \\\"/a\\\"}") STOP(0) TOOL_START(1, "toolu_b", "Grep")
+            ARGS(1, "{\\\"q\\\":\\\"x}\\\"}") STOP(1)
+        /* 8 + 10 + 6 argument bytes, a quarter token each */
+        TOOL_USE_END(6);
+    assert_string_equal(out.data, want);
+    buf_free(&out);
+}
+
+/* Three calls: each held one is promoted in upstream index order when the open one completes,
+ * and a promoted call that is still incomplete streams its later fragments live. */
+static void stream_three_tools_interleaved(void **state) {
+    (void)state;
+    const conv_event evs[] = {
+        TSTART(0, "toolu_a", "A"),
+        TSTART(1, "toolu_b", "B"),
+        TSTART(2, "toolu_c", "C"),
+        TARGS(2, "{\"c\":3}"),
+        TARGS(1, "{\"b\":"),
+        TARGS(0, "{\"a\":[1,"),
+        TARGS(0, "{}]}"),
+        TARGS(1, "2}"),
+        TARGS(0, " "), /* closed: dropped */
+        FINISH,
+    };
+    buf out = run_stream(evs, sizeof evs / sizeof *evs, 0);
+    const char *want = MSG_START TOOL_START(0, "toolu_a", "A") PING ARGS(0, "{\\\"a\\\":[1,")
+        ARGS(0, "{}]}") STOP(0) TOOL_START(1, "toolu_b", "B") ARGS(1, "{\\\"b\\\":") ARGS(1, "2}")
+            STOP(1) TOOL_START(2, "toolu_c", "C") ARGS(2, "{\\\"c\\\":3}") STOP(2)
+                TOOL_USE_END(7); /* (7 + 5 + 7 + 4 + 2 + 1) / 4 rounded up */
+    assert_string_equal(out.data, want);
+    buf_free(&out);
+}
+
+/* Text moves the stream on: the open call closes, the held ones go out in index order (empty
+ * arguments: no delta, the client's input stays {}), and a later fragment for any of them can
+ * only be dropped. */
+static void stream_tools_interleaved_then_text(void **state) {
+    (void)state;
+    const conv_event evs[] = {
+        TSTART(0, "toolu_a", "A"),
+        TSTART(2, "toolu_c", "C"),
+        TSTART(1, "toolu_b", "B"),
+        TSTART(2, "toolu_c", "C"), /* repeated start of a held call: ignored */
+        TARGS(2, "{\"c\":3}"),
+        TARGS(0, "{\"a\":"), /* tool 0 never completes: the others wait for the text */
+        {.type = CONV_EV_TEXT_DELTA, .text = "Done.", .len = 5},
+        TARGS(2, "late"), /* emitted and closed: dropped */
+        FINISH,
+    };
+    buf out = run_stream(evs, sizeof evs / sizeof *evs, 0);
+    const char *want = MSG_START TOOL_START(0, "toolu_a", "A") PING ARGS(0, "{\\\"a\\\":") STOP(
+        0) TOOL_START(1, "toolu_b", "B") STOP(1) TOOL_START(2, "toolu_c", "C") ARGS(2,
+                                                                                    "{\\\"c\\\":3}")
+        STOP(2) "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":3,"
+                "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+                "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":3,"
+                "\"delta\":{\"type\":\"text_delta\",\"text\":\"Done.\"}}\n\n" STOP(3)
+                    TOOL_USE_END(5); /* 7 + 5 + 5 bytes */
+    assert_string_equal(out.data, want);
+    assert_null(strstr(out.data, "late"));
+    buf_free(&out);
+}
+
+/* A fragment for a call that never started is dropped; the open call is unaffected. */
+static void stream_tool_args_unknown_index(void **state) {
+    (void)state;
+    const conv_event evs[] = {
+        TSTART(0, "toolu_a", "A"),
+        TARGS(7, "{\"x\":1}"),
+        TARGS(0, "{}"),
+        FINISH,
+    };
+    buf out = run_stream(evs, sizeof evs / sizeof *evs, 0);
+    const char *want =
+        MSG_START TOOL_START(0, "toolu_a", "A") PING ARGS(0, "{}") STOP(0) TOOL_USE_END(1);
+    assert_string_equal(out.data, want);
+    buf_free(&out);
+}
+
+/* Held argument bytes are bounded per stream: at the limit the stream goes on, past it the
+ * stream ends with an error event (no block stop, no message_stop) and ignores the rest. */
+static void stream_tool_buffer_overflow(void **state) {
+    (void)state;
+    const conv_event evs[] = {
+        TSTART(0, "toolu_a", "A"),
+        TSTART(1, "toolu_b", "B"),
+        TSTART(2, "toolu_c", "C"),
+        TARGS(1, "{\"b\":"),
+        TARGS(2, "{}"),
+        TARGS(1, "1}"),      /* 9 bytes held */
+        TARGS(0, "{\"a\":"), /* live: not counted */
+    };
+    buf out = run_stream(evs, sizeof evs / sizeof *evs, 9);
+    assert_null(strstr(out.data, "event: error"));
+    buf_free(&out);
+
+    anthropic_stream s;
+    stream_init(&s);
+    s.tool_buffer_max = 9;
+    out = (buf)BUF_INIT;
+    for (size_t i = 0; i < sizeof evs / sizeof *evs; i++)
+        assert_false(anthropic_stream_event(&s, &evs[i], &out));
+    size_t len = out.len;
+    conv_event one_more = TARGS(2, " ");
+    assert_true(anthropic_stream_event(&s, &one_more, &out));
+    assert_string_equal(out.data + len,
+                        "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\","
+                        "\"message\":\"The upstream's parallel tool calls are too large to "
+                        "stream.\"},\"request_id\":\"req_1\"}\n\n");
+    buf names = BUF_INIT;
+    check_stream(out.data, &names);
+    assert_string_equal(names.data, "message_start,content_block_start,ping,content_block_delta,"
+                                    "error");
+    len = out.len;
+    conv_event fin = FINISH;
+    assert_true(anthropic_stream_event(&s, &fin, &out));
+    assert_int_equal(out.len, len);
+    buf_free(&names);
+    buf_free(&out);
+    anthropic_stream_free(&s);
+}
+
 static void stream_error_mid_stream(void **state) {
     (void)state;
     anthropic_stream s;
@@ -493,6 +666,11 @@ int main(void) {
         cmocka_unit_test(stream_text_exact),
         cmocka_unit_test(stream_thinking_then_text),
         cmocka_unit_test(stream_text_then_two_tools),
+        cmocka_unit_test(stream_tools_interleaved),
+        cmocka_unit_test(stream_three_tools_interleaved),
+        cmocka_unit_test(stream_tools_interleaved_then_text),
+        cmocka_unit_test(stream_tool_args_unknown_index),
+        cmocka_unit_test(stream_tool_buffer_overflow),
         cmocka_unit_test(stream_error_mid_stream),
         cmocka_unit_test(stream_empty_and_ping),
         cmocka_unit_test(models_pages),
