@@ -188,19 +188,20 @@ static void long_plain_ascii(void **state) {
     check_same(text, sizeof text);
 }
 
-
 /* Every lead byte with every second byte, third and fourth bytes at the edges of the
  * continuation range, at every length: the well-formedness check against the reference's. */
 static void every_utf8_sequence(void **state) {
     (void)state;
-    static const unsigned char edge[] = {0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xff};
+    static const unsigned char edge[] = {0x41, 0x7f, 0x80, 0x8f, 0x90,
+                                         0x9f, 0xa0, 0xbf, 0xc0, 0xff};
     buf want = BUF_INIT, got = BUF_INIT;
     unsigned char s[4];
     for (int c = 0x80; c < 0x100; c++)
         for (int c1 = 0; c1 < 0x100; c1++)
             for (size_t e2 = 0; e2 < sizeof edge; e2++)
                 for (size_t e3 = 0; e3 < sizeof edge; e3 += (c >= 0xf0 ? 1 : sizeof edge)) {
-                    s[0] = (unsigned char)c, s[1] = (unsigned char)c1, s[2] = edge[e2], s[3] = edge[e3];
+                    s[0] = (unsigned char)c, s[1] = (unsigned char)c1, s[2] = edge[e2],
+                    s[3] = edge[e3];
                     for (size_t n = 2; n <= 4; n++) {
                         buf_reset(&want);
                         buf_reset(&got);
@@ -240,7 +241,7 @@ static void escape_heavy_and_cjk(void **state) {
     buf_free(&want);
     buf_free(&b);
     for (size_t i = 0; i + 3 <= sizeof text; i += 3)
-        memcpy(text + i, "\xe4\xb8\xad", 3);
+        text[i] = 0xe4, text[i + 1] = 0xb8, text[i + 2] = 0xad;
     check_same(text, sizeof text / 3 * 3);
     for (size_t off = 0; off < 20; off++)
         check_same(text + off, 1000 + off);

@@ -77,7 +77,7 @@ static uint32_t next_rand(uint32_t *s) {
 
 static void random_blocks(void **state) {
     (void)state;
-    static const unsigned char alphabet[] = {0x00, 0x01, 0x08, 0x09, 0x0a, 0x0d, 0x1f, ' ', '!',
+    static const unsigned char alphabet[] = {0x00, 0x01, 0x08, 0x09, 0x0a, 0x0d, 0x1f, ' ',  '!',
                                              '"',  '#',  '[',  '\\', ']',  'a',  0x7f, 0x80, 0x9f,
                                              0xa0, 0xc3, 0xdf, 0xe0, 0xff, 0x21, 0x5c, 0x5d};
     uint32_t seed = 12345;
@@ -86,7 +86,8 @@ static void random_blocks(void **state) {
         unsigned density = 1 + next_rand(&seed) % 16; /* sometimes mostly plain letters */
         for (int i = 0; i < 16; i++) {
             uint32_t r = next_rand(&seed);
-            p[i] = r % 16 < density ? alphabet[(r >> 8) % sizeof alphabet] : (unsigned char)('a' + r % 26);
+            p[i] = r % 16 < density ? alphabet[(r >> 8) % sizeof alphabet]
+                                    : (unsigned char)('a' + r % 26);
         }
         check_block(p);
     }
