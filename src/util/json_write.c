@@ -5,96 +5,99 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char HEX[] = "0123456789abcdef";
-
-/* Length of a valid UTF-8 sequence starting at s (n bytes available), or 0 if invalid. */
-static size_t utf8_seq_len(const unsigned char *s, size_t n) {
-    unsigned char c = s[0];
-    size_t len;
-    uint32_t min;
-    if (c < 0x80) return 1;
-    if ((c & 0xE0) == 0xC0)
-        len = 2, min = 0x80;
-    else if ((c & 0xF0) == 0xE0)
-        len = 3, min = 0x800;
-    else if ((c & 0xF8) == 0xF0)
-        len = 4, min = 0x10000;
-    else
+/* Length of a valid UTF-8 sequence starting at s (n bytes available), or 0 if invalid:
+ * the well-formed sequences of Unicode's table 3-7 (no overlongs, surrogates or > U+10FFFF). */
+static inline size_t utf8_seq_len(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
+    if (c < 0xC2) return 0; /* continuation byte, or C0/C1 (overlong) */
+    if (c < 0xE0) return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c < 0xF0) {
+        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) return 0;
+        if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] >= 0xA0)) return 0;
+        return 3;
+    }
+    if (c > 0xF4 || n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 ||
+        (s[3] & 0xC0) != 0x80)
         return 0;
-    if (len > n) return 0;
-    uint32_t cp = c & (0x7F >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return len;
+    if ((c == 0xF0 && s[1] < 0x90) || (c == 0xF4 && s[1] >= 0x90)) return 0;
+    return 4;
 }
 
-/* Non-zero iff a byte of x needs a look: a control character, '"', '\\' or a non-ASCII byte. */
-static inline uint64_t needs_look(uint64_t x) {
-    return swar_any_below(x, 0x20) | swar_eq_mask(x, '"') | swar_eq_mask(x, '\\') | (x & SWAR_HIGH);
-}
+/* The escape of each byte that needs one (its length first); 0 for bytes sent as they are. */
+static const char ESCAPES[256][8] = {
+    ['"'] = "\2\\\"",     ['\\'] = "\2\\\\",    ['\n'] = "\2\\n",     ['\r'] = "\2\\r",
+    ['\t'] = "\2\\t",     ['\b'] = "\2\\b",     ['\f'] = "\2\\f",     [0x00] = "\6\\u0000",
+    [0x01] = "\6\\u0001", [0x02] = "\6\\u0002", [0x03] = "\6\\u0003", [0x04] = "\6\\u0004",
+    [0x05] = "\6\\u0005", [0x06] = "\6\\u0006", [0x07] = "\6\\u0007", [0x0B] = "\6\\u000b",
+    [0x0E] = "\6\\u000e", [0x0F] = "\6\\u000f", [0x10] = "\6\\u0010", [0x11] = "\6\\u0011",
+    [0x12] = "\6\\u0012", [0x13] = "\6\\u0013", [0x14] = "\6\\u0014", [0x15] = "\6\\u0015",
+    [0x16] = "\6\\u0016", [0x17] = "\6\\u0017", [0x18] = "\6\\u0018", [0x19] = "\6\\u0019",
+    [0x1A] = "\6\\u001a", [0x1B] = "\6\\u001b", [0x1C] = "\6\\u001c", [0x1D] = "\6\\u001d",
+    [0x1E] = "\6\\u001e", [0x1F] = "\6\\u001f",
+};
+static const char FFFD[8] = "\6\\ufffd"; /* an invalid UTF-8 byte */
 
-static void put_escape(buf *b, unsigned char c) {
-    switch (c) {
-    case '"': buf_append(b, "\\\"", 2); break;
-    case '\\': buf_append(b, "\\\\", 2); break;
-    case '\n': buf_append(b, "\\n", 2); break;
-    case '\r': buf_append(b, "\\r", 2); break;
-    case '\t': buf_append(b, "\\t", 2); break;
-    case '\b': buf_append(b, "\\b", 2); break;
-    case '\f': buf_append(b, "\\f", 2); break;
-    default:
-        if (c < 0x20) {
-            char u[6] = {'\\', 'u', '0', '0', HEX[c >> 4], HEX[c & 15]};
-            buf_append(b, u, 6);
-        } else {
-            buf_append(b, "\\ufffd", 6); /* invalid UTF-8 byte */
-        }
-    }
-}
+/* Output room the escaper keeps ahead of itself: the input left, the 16 bytes a block store may
+ * write past the bytes it keeps, the longest escape and the NUL. */
+#define ESC_SLACK (16 + 6 + 1)
 
-/* Bytes that go out verbatim are copied as runs; the scan steps 8 bytes at a time over ASCII
- * text that needs no escape (a byte-at-a-time loop was the body build's largest cost). */
-void json_put_escaped(buf *b, const char *s, size_t n) {
-    const unsigned char *p = (const unsigned char *)s;
-    buf_reserve(b, n + 2);
-    size_t run = 0; /* start of the current run of bytes copied verbatim */
+/* Bytes that go out verbatim are copied 16 at a time straight into the buffer, which is
+ * reserved once for the input (escapes grow it only when they eat the slack); a run of
+ * non-ASCII text is validated and copied whole. No call per piece: the body build's pieces are
+ * ~100 bytes between newlines. */
+static char *escape_into(buf *b, char *o, const unsigned char *p, size_t n) {
     size_t i = 0;
-    while (i < n) {
-        if (n - i >= 8) {
-            uint64_t m = needs_look(swar_load(p + i));
-            if (!m) {
-                i += 8;
-                continue;
-            }
-            i += swar_first(m);
+    for (;;) {
+        while (n - i >= 16) {
+            unsigned k = swar_json_clean16(p + i, o);
+            o += k;
+            i += k;
+            if (k < 16) goto look;
         }
+        while (i < n && p[i] >= 0x20 && p[i] < 0x80 && p[i] != '"' && p[i] != '\\')
+            *o++ = (char)p[i++];
+        if (i == n) return o;
+    look:;
         unsigned char c = p[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) { /* only in the last 7 bytes */
-            i++;
-            continue;
-        }
         if (c >= 0x80) { /* stay here through a run of non-ASCII text (CJK, emoji) */
-            size_t l;
+            size_t start = i, l;
             while (i < n && p[i] >= 0x80 && (l = utf8_seq_len(p + i, n - i)) != 0)
                 i += l;
-            if (i == n || p[i] < 0x80) continue;
+            memcpy(o, p + start, i - start);
+            o += i - start;
+            if (i == n) return o;
+            if (p[i] < 0x80) continue;
             c = p[i];
         }
-        buf_append(b, s + run, i - run);
-        put_escape(b, c);
+        const char *e = c >= 0x80 ? FFFD : ESCAPES[c];
+        /* keep the slack: room for the rest of the input after this escape's 6 bytes */
+        size_t used = (size_t)(o - b->data);
+        if (b->cap - used < (n - i) + ESC_SLACK) {
+            b->len = used;
+            buf_reserve(b, 2 * (n - i) + ESC_SLACK);
+            o = b->data + used;
+        }
+        memcpy(o, e + 1, 6);
+        o += (unsigned char)e[0];
         i++;
-        run = i;
     }
-    buf_append(b, s + run, n - run);
+}
+
+void json_put_escaped(buf *b, const char *s, size_t n) {
+    buf_reserve(b, n + ESC_SLACK);
+    char *o = escape_into(b, b->data + b->len, (const unsigned char *)s, n);
+    b->len = (size_t)(o - b->data);
+    b->data[b->len] = '\0';
 }
 
 void json_put_strn(buf *b, const char *s, size_t n) {
-    buf_putc(b, '"');
-    json_put_escaped(b, s, n);
-    buf_putc(b, '"');
+    buf_reserve(b, n + ESC_SLACK + 2);
+    char *o = b->data + b->len;
+    *o++ = '"';
+    o = escape_into(b, o, (const unsigned char *)s, n);
+    *o++ = '"';
+    b->len = (size_t)(o - b->data);
+    b->data[b->len] = '\0';
 }
 
 void json_put_str(buf *b, const char *s) {

@@ -188,6 +188,68 @@ static void long_plain_ascii(void **state) {
     check_same(text, sizeof text);
 }
 
+/* Every lead byte with every second byte, third and fourth bytes at the edges of the
+ * continuation range, at every length: the well-formedness check against the reference's. */
+static void every_utf8_sequence(void **state) {
+    (void)state;
+    static const unsigned char edge[] = {0x41, 0x7f, 0x80, 0x8f, 0x90,
+                                         0x9f, 0xa0, 0xbf, 0xc0, 0xff};
+    buf want = BUF_INIT, got = BUF_INIT;
+    unsigned char s[4];
+    for (int c = 0x80; c < 0x100; c++)
+        for (int c1 = 0; c1 < 0x100; c1++)
+            for (size_t e2 = 0; e2 < sizeof edge; e2++)
+                for (size_t e3 = 0; e3 < sizeof edge; e3 += (c >= 0xf0 ? 1 : sizeof edge)) {
+                    s[0] = (unsigned char)c, s[1] = (unsigned char)c1, s[2] = edge[e2],
+                    s[3] = edge[e3];
+                    for (size_t n = 2; n <= 4; n++) {
+                        buf_reset(&want);
+                        buf_reset(&got);
+                        ref_escape(&want, s, n);
+                        json_put_escaped(&got, (const char *)s, n);
+                        assert_int_equal(got.len, want.len);
+                        assert_memory_equal(got.data, want.data, want.len);
+                    }
+                }
+    buf_free(&want);
+    buf_free(&got);
+}
+
+/* Output six times the input (every byte a \u00XX escape), into buffers of every small start
+ * size: the escaper's room check and regrowth. Then long CJK, and CJK with a broken byte. */
+static void escape_heavy_and_cjk(void **state) {
+    (void)state;
+    static unsigned char text[30000];
+    for (size_t i = 0; i < sizeof text; i++)
+        text[i] = (unsigned char)(i % 0x20);
+    for (size_t n = 0; n < 80; n++)
+        check_same(text, n);
+    check_same(text, sizeof text);
+    buf b = BUF_INIT, want = BUF_INIT;
+    for (size_t pre = 0; pre < 200; pre++) { /* a buffer already part full */
+        buf_reset(&b);
+        buf_reset(&want);
+        for (size_t k = 0; k < pre; k++)
+            buf_putc(&b, 'p'), buf_putc(&want, 'p');
+        json_put_strn(&b, (const char *)text, 100 + pre);
+        buf_putc(&want, '"');
+        ref_escape(&want, text, 100 + pre);
+        buf_putc(&want, '"');
+        assert_int_equal(b.len, want.len);
+        assert_memory_equal(b.data, want.data, want.len);
+    }
+    buf_free(&want);
+    buf_free(&b);
+    for (size_t i = 0; i + 3 <= sizeof text; i += 3)
+        text[i] = 0xe4, text[i + 1] = 0xb8, text[i + 2] = 0xad;
+    check_same(text, sizeof text / 3 * 3);
+    for (size_t off = 0; off < 20; off++)
+        check_same(text + off, 1000 + off);
+    text[1501] = 0xff;
+    text[2000] = '"';
+    check_same(text, sizeof text / 3 * 3);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_byte_value),
@@ -195,6 +257,8 @@ int main(void) {
         cmocka_unit_test(invalid_and_truncated_utf8),
         cmocka_unit_test(random_strings_match_reference),
         cmocka_unit_test(long_plain_ascii),
+        cmocka_unit_test(every_utf8_sequence),
+        cmocka_unit_test(escape_heavy_and_cjk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
