@@ -303,15 +303,16 @@ static void commit_stream(turn *t) {
     }
 }
 
-/* One event into the client's stream, written now. */
-static void stream_event(turn *t, const conv_event *ev) {
+/* One event into the client's stream, written now. True once the encoder has ended the
+ * stream: at a terminal event, or by itself (D34's limit on held tool arguments). */
+static bool stream_event(turn *t, const conv_event *ev) {
     ensure_encoder(t);
     commit_stream(t);
-    if (t->req.protocol == CONV_PROTO_OPENAI)
-        openai_stream_event(&t->os, ev, out_buf(t));
-    else
-        anthropic_stream_event(&t->as, ev, out_buf(t));
+    bool ended = t->req.protocol == CONV_PROTO_OPENAI
+                     ? openai_stream_event(&t->os, ev, out_buf(t))
+                     : anthropic_stream_event(&t->as, ev, out_buf(t));
     write_out(t);
+    return ended;
 }
 
 /* The stream's last frame is out: log the turn and end the response. */
@@ -449,7 +450,11 @@ static void on_upstream_event(const conv_event *ev, void *ud) {
     }
     conv_response_add(&t->resp, ev);
     if (!t->req.stream) return; /* collected; answered at FINISH */
-    stream_event(t, ev);
+    if (stream_event(t, ev)) {  /* the encoder gave up mid-stream: stop the upstream too */
+        log_info("stream ended by the encoder", "\"request_id\":\"%s\"", t->request_id);
+        end_stream(t);
+        turn_finish(t);
+    }
 }
 
 /* ---------------------------------------------------------------- attempts */
