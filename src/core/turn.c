@@ -67,6 +67,7 @@ typedef struct turn {
     bool encoder_ready;
     char msg_id[48];
     int64_t created;
+    bool estimated;              /* the two below are set (estimate_prompt) */
     int64_t prompt_estimate;     /* calibrated: what clients see when usage is missing */
     int64_t prompt_estimate_raw; /* the estimator's own figure, to calibrate with */
     uv_timer_t ping_timer;
@@ -255,7 +256,17 @@ static void respond_class_error(turn *t, conv_error_class cls, const char *messa
     respond_error(t, m.status, m.type, msg, m.code, hdr[0] ? hdr : NULL);
 }
 
+/* The request's token estimate walks all its text, so it is made while the upstream works on
+ * the first attempt, or at first need if no attempt starts; the request is alive either way. */
+static void estimate_prompt(turn *t) {
+    if (t->estimated) return;
+    t->estimated = true;
+    t->prompt_estimate_raw = codec_estimate_request_tokens(&t->req);
+    t->prompt_estimate = token_calibration_apply(t->svc->calibration, t->prompt_estimate_raw);
+}
+
 static void ensure_encoder(turn *t) {
+    estimate_prompt(t);
     if (t->encoder_ready) return;
     t->encoder_ready = true;
     if (t->req.protocol == CONV_PROTO_OPENAI) {
@@ -280,6 +291,7 @@ static void on_ping(uv_timer_t *timer) {
  * copies of the names it echoes: the decoded request (a 60 KB prompt is ~80 KB here) goes now
  * rather than at the end of a long stream. The scalars read later stay. */
 static void release_request(turn *t) {
+    estimate_prompt(t); /* count_tokens reads it at the end */
     conv_request keep = {.protocol = t->req.protocol,
                          .stream = t->req.stream,
                          .include_usage = t->req.include_usage,
@@ -342,6 +354,7 @@ static void record_affinity(turn *t) {
 
 static void count_tokens(turn *t) {
     if (!t->resp.usage.known) return;
+    estimate_prompt(t);
     token_calibration_observe(t->svc->calibration, t->prompt_estimate_raw,
                               t->resp.usage.input_tokens);
     stats_set(t->svc->stats, STAT_token_estimate_ratio, "", t->svc->calibration->ratio);
@@ -364,6 +377,7 @@ static void finish_success(turn *t, const conv_event *ev) {
         end_stream(t);
     } else {
         buf b = BUF_INIT;
+        estimate_prompt(t);
         if (t->req.protocol == CONV_PROTO_OPENAI) {
             openai_meta m = {t->msg_id, t->created, t->req.model, t->prompt_estimate};
             openai_encode_response(&b, &t->resp, &m);
@@ -524,6 +538,7 @@ static void attempt_next(turn *t) {
     t->call = lingma_chat_start(t->svc->remote, &a->cred, t->body.data, t->body.len,
                                 on_upstream_event, t);
     buf_free(&t->body); /* signed and copied by the transport; a retry rebuilds it */
+    if (t->call) estimate_prompt(t);
     if (!t->call) {
         conv_event ev = {.type = CONV_EV_ERROR,
                          .err_class = CONV_ERR_TRANSIENT,
@@ -584,8 +599,6 @@ void turn_start(turn_services *svc, http_exchange *ex, conv_request *req,
         openai_new_completion_id(t->msg_id);
     else
         anthropic_new_message_id(t->msg_id);
-    t->prompt_estimate_raw = codec_estimate_request_tokens(&t->req);
-    t->prompt_estimate = token_calibration_apply(svc->calibration, t->prompt_estimate_raw);
     http_exchange_set_callbacks(ex, on_client_abort, on_client_drain, t);
 
     resolve_kind kind;
