@@ -17,20 +17,9 @@ N=${3:-20}
 OUT=${CALLGRIND_OUT:-/tmp/lgw-callgrind.out}
 if [ "$PROTO" = anthropic ]; then CPATH=/v1/messages; else CPATH=/v1/chat/completions; fi
 
-work=$(mktemp -d /tmp/lgw-cg.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-rand64() { head -c "$1" /dev/urandom | base64 -w0; }
-cat > "$work/accounts.json" <<JSON
-{"accounts":[{"name":"cg-1","user_id":"1001","machine_id":"$(cat /proc/sys/kernel/random/uuid)","cosy_key":"$(rand64 128)","encrypt_user_info":"$(rand64 480)"}]}
-JSON
-chmod 600 "$work/accounts.json"
+. "$ROOT/bench/lib.sh"
+bench_workdir lgw-cg
+bench_account cg-1
 
 SIM_PORT=$(free_port)
 "$BUILD/lingma-sim" --listen "127.0.0.1:$SIM_PORT" --quiet > "$work/sim.log" 2>&1 &

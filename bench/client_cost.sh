@@ -13,16 +13,9 @@ set -euo pipefail
 MODE=${1:?calls|streams} B=$(cd "${2:?BUILD}" && pwd) N=${3:-}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 FIX=${BENCH_FIXTURES:-/work/shared/fixtures}/openai-chat-small.json
-work=$(mktemp -d /tmp/lgw-cost.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-rand64() { head -c "$1" /dev/urandom | base64 -w0; }
-cat > "$work/accounts.json" <<JSON
-{"accounts":[{"name":"cost-1","user_id":"1001","machine_id":"$(cat /proc/sys/kernel/random/uuid)","cosy_key":"$(rand64 128)","encrypt_user_info":"$(rand64 480)"}]}
-JSON
-chmod 600 "$work/accounts.json"
+. "$ROOT/bench/lib.sh"
+bench_workdir lgw-cost
+bench_account cost-1
 SP=$(free_port) GP=$(free_port)
 "$B/lingma-sim" --listen "127.0.0.1:$SP" --quiet >"$work/sim.log" 2>&1 &
 PIDS+=($!)

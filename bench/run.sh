@@ -59,26 +59,14 @@ if [ "$NOFILE" != unlimited ] && [ $((STREAMS * 2 + 64)) -gt "$NOFILE" ]; then
   log "open-file limit $NOFILE (hard) fits $STREAMS streams per process, not $STREAMS_WANTED"
 fi
 
-work=$(mktemp -d /tmp/lgw-bench.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. "$ROOT/bench/lib.sh"
+bench_workdir lgw-bench
 trap 'exit 130' INT TERM
 
 # taskset execs the program, so $! is the program's own pid.
 PIN_SIM=() PIN_GW=()
 if [ "${BENCH_PIN:-0}" = 1 ] && command -v taskset >/dev/null; then PIN_SIM=(taskset -c "$SIM_CPU") PIN_GW=(taskset -c "$GW_CPU"); fi
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-rand64() { head -c "$1" /dev/urandom | base64 -w0; }
-cat > "$work/accounts.json" <<JSON
-{"accounts":[{"name":"bench-1","user_id":"1001","machine_id":"$(cat /proc/sys/kernel/random/uuid)","cosy_key":"$(rand64 128)","encrypt_user_info":"$(rand64 480)"}]}
-JSON
-chmod 600 "$work/accounts.json"
+bench_account bench-1
 
 SIM_PID= GW_PID= SIM_PORT= GW_PORT=
 start_sim() {
