@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "random_text.h"
+
 #define MAX_HASHES 16
 
 typedef struct hashed {
@@ -403,13 +405,6 @@ static void ref_normalize(buf *out, const unsigned char *p, size_t n) {
     }
 }
 
-static uint32_t next_rand(uint32_t *s) {
-    *s ^= *s << 13;
-    *s ^= *s >> 17;
-    *s ^= *s << 5;
-    return *s;
-}
-
 static size_t random_text(unsigned char *out, size_t cap, uint32_t *seed) {
     static const char *const pieces[] = {
         "word ",
@@ -430,14 +425,7 @@ static size_t random_text(unsigned char *out, size_t cap, uint32_t *seed) {
         "abcdefgh",
         "\n\n   ",
     };
-    size_t n = 0;
-    for (;;) {
-        const char *p = pieces[next_rand(seed) % (sizeof pieces / sizeof *pieces)];
-        size_t l = strlen(p);
-        if (n + l > cap) return n;
-        for (size_t k = 0; k < l; k++) /* binary pieces: no terminator wanted */
-            out[n++] = (unsigned char)p[k];
-    }
+    return random_pieces(out, cap, seed, pieces, sizeof pieces / sizeof *pieces);
 }
 
 static void test_text_normalization_matches_definition(void **state) {

@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "random_text.h"
+
 static size_t ref_seq_len(const unsigned char *s, size_t n) {
     unsigned char c = s[0];
     size_t len;
@@ -123,13 +125,6 @@ static void invalid_and_truncated_utf8(void **state) {
         check_same((const unsigned char *)cases[i], strlen(cases[i]));
 }
 
-static uint32_t next_rand(uint32_t *s) {
-    *s ^= *s << 13;
-    *s ^= *s >> 17;
-    *s ^= *s << 5;
-    return *s;
-}
-
 /* Random text from pieces that exercise every branch: plain words, escapes, control bytes,
  * valid multi-byte characters, broken ones. */
 static size_t random_text(unsigned char *out, size_t cap, uint32_t *seed) {
@@ -155,14 +150,7 @@ static size_t random_text(unsigned char *out, size_t cap, uint32_t *seed) {
         "\xed\xa0\x80",
         "{\"k\":[1,2]}",
     };
-    size_t n = 0;
-    for (;;) {
-        const char *p = pieces[next_rand(seed) % (sizeof pieces / sizeof *pieces)];
-        size_t l = strlen(p);
-        if (n + l > cap) return n;
-        for (size_t k = 0; k < l; k++) /* binary pieces: no terminator wanted */
-            out[n++] = (unsigned char)p[k];
-    }
+    return random_pieces(out, cap, seed, pieces, sizeof pieces / sizeof *pieces);
 }
 
 static void random_strings_match_reference(void **state) {

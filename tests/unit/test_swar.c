@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "random_text.h"
+
 static unsigned ref_json(const unsigned char *p) {
     for (unsigned i = 0; i < 16; i++)
         if (p[i] < 0x20 || p[i] >= 0x80 || p[i] == '"' || p[i] == '\\') return i;
@@ -66,13 +68,6 @@ static void every_byte_at_every_position(void **state) {
                     check_block(p);
                 }
             }
-}
-
-static uint32_t next_rand(uint32_t *s) {
-    *s ^= *s << 13;
-    *s ^= *s >> 17;
-    *s ^= *s << 5;
-    return *s;
 }
 
 static void random_blocks(void **state) {
