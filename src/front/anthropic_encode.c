@@ -117,45 +117,6 @@ static bool json_text_clean(const char *s, size_t n) {
     return true;
 }
 
-/* A parsed value re-emitted as strict JSON (strings escaped, invalid UTF-8 replaced). Depth is
- * bounded by the parser (64). */
-static void put_json_value(buf *out, json_object *v) {
-    switch (json_object_get_type(v)) {
-    case json_type_null: buf_puts(out, "null"); return;
-    case json_type_string:
-        json_put_strn(out, json_object_get_string(v), (size_t)json_object_get_string_len(v));
-        return;
-    case json_type_array: {
-        size_t n = json_object_array_length(v);
-        buf_putc(out, '[');
-        for (size_t i = 0; i < n; i++) {
-            if (i) buf_putc(out, ',');
-            put_json_value(out, json_object_array_get_idx(v, i));
-        }
-        buf_putc(out, ']');
-        return;
-    }
-    case json_type_object: {
-        bool first = true;
-        buf_putc(out, '{');
-        json_object_object_foreach(v, key, val) {
-            if (!first) buf_putc(out, ',');
-            first = false;
-            json_put_str(out, key);
-            buf_putc(out, ':');
-            put_json_value(out, val);
-        }
-        buf_putc(out, '}');
-        return;
-    }
-    case json_type_boolean:
-    case json_type_int:
-    case json_type_double: /* json-c keeps a parsed number's own text */
-        buf_puts(out, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
-        return;
-    }
-}
-
 /* tool_use.input must be an object: the arguments if they parse as one, {} when empty,
  * else {"raw_arguments": "<text>"} so nothing is lost. */
 static void put_tool_input(buf *out, const char *args, size_t len) {
@@ -173,7 +134,7 @@ static void put_tool_input(buf *out, const char *args, size_t len) {
         if (json_text_clean(args, len))
             buf_append(out, args, len); /* already strict JSON: forwarded byte for byte */
         else
-            put_json_value(out, v);
+            codec_put_json(out, v);
     } else {
         buf_puts(out, "{\"raw_arguments\":");
         json_put_strn(out, args, len);

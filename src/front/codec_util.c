@@ -150,12 +150,9 @@ const char *codec_str(arena *a, json_object *s, size_t *len) {
     return arena_strndup(a, json_object_get_string(s), n);
 }
 
-/* What json-c prints with PLAIN | NOSLASHESCAPE, through util/json_write's escaper, which copies
- * safe runs whole where json-c appends byte by byte (tool schemas are a third of a Claude Code
- * request). Numbers keep json-c's text: the source text of a parsed double, an integer's digits.
- * The one difference: invalid UTF-8 becomes U+FFFD, as on every output of the gateway. Depth is
- * bounded by the parse (CODEC_JSON_MAX_DEPTH). */
-static void put_json_value(buf *b, json_object *v) {
+/* json_write's escaper copies safe runs whole where json-c appends byte by byte (tool schemas
+ * are a third of a Claude Code request). */
+void codec_put_json(buf *b, json_object *v) {
     switch (json_object_get_type(v)) {
     case json_type_null: buf_append(b, "null", 4); return;
     case json_type_boolean: json_put_bool(b, json_object_get_boolean(v)); return;
@@ -170,7 +167,7 @@ static void put_json_value(buf *b, json_object *v) {
             first = false;
             json_put_str(b, key);
             buf_putc(b, ':');
-            put_json_value(b, val);
+            codec_put_json(b, val);
         }
         buf_putc(b, '}');
         return;
@@ -180,7 +177,7 @@ static void put_json_value(buf *b, json_object *v) {
         buf_putc(b, '[');
         for (size_t i = 0; i < n; i++) {
             if (i) buf_putc(b, ',');
-            put_json_value(b, json_object_array_get_idx(v, i));
+            codec_put_json(b, json_object_array_get_idx(v, i));
         }
         buf_putc(b, ']');
         return;
@@ -191,7 +188,7 @@ static void put_json_value(buf *b, json_object *v) {
 
 const char *codec_json_text(arena *a, json_object *v) {
     buf b = BUF_INIT;
-    put_json_value(&b, v);
+    codec_put_json(&b, v);
     const char *text = arena_strndup(a, b.data ? b.data : "", b.len);
     buf_free(&b);
     return text;

@@ -59,6 +59,10 @@ void codec_append_system(buf *sys, bool *has_sys, const char *s, size_t n);
 const char *codec_str(arena *a, json_object *s, size_t *len);
 /* A JSON value as compact text in the arena ("/" not escaped: the model reads it). */
 const char *codec_json_text(arena *a, json_object *v);
+/* Appends a parsed value as compact JSON: what json-c prints with PLAIN | NOSLASHESCAPE (numbers
+ * keep their source text), except that invalid UTF-8 becomes U+FFFD as on every output of the
+ * gateway. Depth is bounded by the parse (CODEC_JSON_MAX_DEPTH). */
+void codec_put_json(buf *b, json_object *v);
 /* Sets tool_name on TOOL_RESULT blocks from the matching earlier TOOL_CALL (same tool_id):
  * some upstreams want the function name next to a result. Searches backwards, so the usual
  * case (the call is in the previous message) is O(1). */
