@@ -22,8 +22,8 @@ static inline size_t random_pieces(unsigned char *out, size_t cap, uint32_t *see
         const char *p = pieces[next_rand(seed) % n_pieces];
         size_t l = strlen(p);
         if (n + l > cap) return n;
-        memcpy(out + n, p, l);
-        n += l;
+        for (size_t k = 0; k < l; k++) /* binary text: no terminator wanted */
+            out[n++] = (unsigned char)p[k];
     }
 }
 #endif
