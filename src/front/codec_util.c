@@ -165,8 +165,7 @@ void codec_put_json(buf *b, json_object *v) {
         json_object_object_foreach(v, key, val) {
             if (!first) buf_putc(b, ',');
             first = false;
-            json_put_str(b, key);
-            buf_putc(b, ':');
+            json_put_key(b, key);
             codec_put_json(b, val);
         }
         buf_putc(b, '}');
