@@ -500,11 +500,7 @@ int anthropic_decode_request(const char *body, size_t len, anthropic_decode_mode
     }
     out->model = codec_str(&out->a, model, NULL);
     if (decode_params(&d, root, mode)) goto out;
-    if (d.has_sys) {
-        out->system_len = d.sys.len;
-        out->system = arena_strndup(&out->a, d.sys.data ? d.sys.data : "", d.sys.len);
-    }
-    codec_link_tool_results(out);
+    codec_finish_request(out, &d.sys, d.has_sys);
     rc = 0;
 out:
     codec_end_request(root, tree);

@@ -322,3 +322,11 @@ int64_t codec_estimate_request_tokens(const conv_request *r) {
     }
     return fixed + (q + 3) / 4;
 }
+
+void codec_finish_request(conv_request *r, const buf *sys, bool has_sys) {
+    if (has_sys) {
+        r->system_len = sys->len;
+        r->system = arena_strndup(&r->a, sys->data ? sys->data : "", sys->len);
+    }
+    codec_link_tool_results(r);
+}

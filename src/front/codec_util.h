@@ -67,6 +67,9 @@ void codec_put_json(buf *b, json_object *v);
  * some upstreams want the function name next to a result. Searches backwards, so the usual
  * case (the call is in the previous message) is O(1). */
 void codec_link_tool_results(conv_request *r);
+/* The last step of both decoders once every field is read: the joined system prompt (if any
+ * part was given) goes into the arena, and tool results are linked to their calls. */
+void codec_finish_request(conv_request *r, const buf *sys, bool has_sys);
 /* Debug-logs an unknown item that was degraded or dropped (never an error). `type` is client
  * text: at most 48 of its [A-Za-z0-9_.-] characters reach the log line. */
 void codec_log_dropped(const char *where, const char *type);

@@ -535,11 +535,7 @@ int openai_decode_request(const char *body, size_t len, conv_request *out, codec
     }
     out->model = codec_str(&out->a, model, NULL);
     if (decode_messages(&d, root) || decode_params(&d, root)) goto out;
-    if (d.has_sys) {
-        out->system_len = d.sys.len;
-        out->system = arena_strndup(&out->a, d.sys.data ? d.sys.data : "", d.sys.len);
-    }
-    codec_link_tool_results(out);
+    codec_finish_request(out, &d.sys, d.has_sys);
     rc = 0;
 out:
     codec_end_request(root, tree);
