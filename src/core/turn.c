@@ -266,8 +266,8 @@ static void estimate_prompt(turn *t) {
 }
 
 static void ensure_encoder(turn *t) {
-    estimate_prompt(t);
     if (t->encoder_ready) return;
+    estimate_prompt(t); /* before commit_stream lets the request go */
     t->encoder_ready = true;
     if (t->req.protocol == CONV_PROTO_OPENAI) {
         openai_meta m = {t->msg_id, t->created, t->req.model, t->prompt_estimate};
@@ -291,7 +291,6 @@ static void on_ping(uv_timer_t *timer) {
  * copies of the names it echoes: the decoded request (a 60 KB prompt is ~80 KB here) goes now
  * rather than at the end of a long stream. The scalars read later stay. */
 static void release_request(turn *t) {
-    estimate_prompt(t); /* count_tokens reads it at the end */
     conv_request keep = {.protocol = t->req.protocol,
                          .stream = t->req.stream,
                          .include_usage = t->req.include_usage,
