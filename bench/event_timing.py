@@ -4,9 +4,11 @@
 usage: event_timing.py HOST PORT PATH BODY_FILE [HEADERS_FILE]
 
 Sends one POST, reads the response as it arrives and prints one line per event: the time in
-microseconds since the request was sent. A `data:` line is an event; the OpenAI encoder's
-role-only opening chunk (written together with the first content chunk) is not counted, so
-event i of the gateway's stream pairs with event i of the upstream's. Stdlib only."""
+microseconds since the request was sent and what the event is (delta, finish, done). A `data:`
+line is an event; the OpenAI encoder's role-only opening chunk (written together with the first
+content chunk) is not counted, so event i of the gateway's stream pairs with event i of the
+upstream's. Stdlib only."""
+import re
 import socket
 import sys
 import time
@@ -29,7 +31,7 @@ def main():
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     t0 = time.perf_counter()
     s.sendall(req.encode() + b"\r\n" + body)
-    times = []
+    events = []
     pending = b""
     while True:
         chunk = s.recv(65536)
@@ -41,12 +43,22 @@ def main():
         *lines, pending = pending.split(b"\n")
         for line in lines:
             if line.startswith(b"data:") and b'"content":""' not in line:
-                times.append(now)
+                events.append((now, kind(line)))
     s.close()
-    if not times:
+    if not events:
         sys.exit("no events received")
-    for t in times:
-        print(int((t - t0) * 1e6))
+    for t, k in events:
+        print(int((t - t0) * 1e6), k)
+
+
+# A finish_reason with a value (escaped inside the upstream's envelope, plain from the gateway).
+FINISH = re.compile(rb'finish_reason\\?":\\?"[a-z]')
+
+
+def kind(line):
+    if b"[DONE]" in line:
+        return "done"
+    return "finish" if FINISH.search(line) else "delta"
 
 
 if __name__ == "__main__":

@@ -281,9 +281,17 @@ summary() { # scenario conns → "gw_p50 gw_p99 d_p50 d_p99 add_p50 add_p99 gw_r
   echo "event at the client, µs after the request was sent (the difference is the gateway's added delay
 per event; a coalescing delay would show as growing or 20 ms-sized steps):"
   echo
-  echo "| Event | Direct | Gateway | Difference |"
-  echo "|---|---|---|---|"
-  paste "$work/events.direct" "$work/events.gw" | awk '{printf "| %d | %d | %d | %+d |\n", NR, $1, $2, $2-$1}'
+  echo "| Event | Kind (direct / gateway) | Direct | Gateway | Difference |"
+  echo "|---|---|---|---|---|"
+  paste "$work/events.direct" "$work/events.gw" |
+    awk '{printf "| %d | %s / %s | %d | %d | %+d |\n", NR, $2, $4, $1, $3, $3-$1}'
+  echo
+  ev_finish=$(awk '$2 == "finish" {print $1; exit}' "$work/events.gw")
+  ev_done=$(awk '$2 == "done" {print $1; exit}' "$work/events.direct")
+  echo "The sim paces its \`[DONE]\` 20 ms after its finish chunk. The gateway writes its finish chunk"
+  echo "when the upstream's \`[DONE]\` arrives, by design (DESIGN D25: a turn ends for the client when"
+  echo "the upstream has ended it, so the next turn never overlaps it upstream); measured from the"
+  echo "upstream's \`[DONE]\` it went out $((ev_finish - ev_done)) µs later."
     echo
   echo "## $STREAMS concurrent open streams"
   echo
