@@ -43,7 +43,8 @@ typedef struct json_tape {
     json_object *owner; /* the json-c tree the strings point into (json_tape_from_jsonc) */
 } json_tape;
 
-#define JSON_TAPE_INIT {NULL, 0, 0, NULL, NULL}
+#define JSON_TAPE_INIT                                                                             \
+    { NULL, 0, 0, NULL, NULL }
 #define JSON_TAPE_MAX_DEPTH 64 /* as codec_parse_json's tokener */
 
 /* Reads `body` as exactly one JSON value (surrounding whitespace allowed) when it is made only of

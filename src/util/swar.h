@@ -82,7 +82,26 @@ static inline unsigned swar_norm_clean16_swar(const unsigned char *p, char *o, b
     return m ? 8 + swar_first(m) : 16;
 }
 
+/* Reading a JSON string: how many of the 16 bytes at p lead up to the first '"', '\\' or control
+ * character (16: none). Bytes ≥ 0x80 are plain here: they pass through a parse unchanged. */
+static inline unsigned swar_str_end16_swar(const unsigned char *p) {
+    uint64_t a = swar_load(p), b = swar_load(p + 8);
+    uint64_t m = swar_any_below(a, 0x20) | swar_eq_mask(a, '"') | swar_eq_mask(a, '\\');
+    if (m) return swar_first(m);
+    m = swar_any_below(b, 0x20) | swar_eq_mask(b, '"') | swar_eq_mask(b, '\\');
+    return m ? 8 + swar_first(m) : 16;
+}
+
 #ifdef SWAR_HAVE_SSE2
+static inline unsigned swar_str_end16_sse2(const unsigned char *p) {
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i m = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1F)), x),
+                             _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
+                                          _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))));
+    unsigned bits = (unsigned)_mm_movemask_epi8(m);
+    return bits ? (unsigned)__builtin_ctz(bits) : 16;
+}
+
 static inline unsigned swar_json_clean16_sse2(const unsigned char *p, char *o) {
     __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
     _mm_storeu_si128((__m128i *)(void *)o, x);
@@ -104,8 +123,10 @@ static inline unsigned swar_norm_clean16_sse2(const unsigned char *p, char *o, b
 }
 #define swar_json_clean16 swar_json_clean16_sse2
 #define swar_norm_clean16 swar_norm_clean16_sse2
+#define swar_str_end16    swar_str_end16_sse2
 #else
 #define swar_json_clean16 swar_json_clean16_swar
 #define swar_norm_clean16 swar_norm_clean16_swar
+#define swar_str_end16    swar_str_end16_swar
 #endif
 #endif

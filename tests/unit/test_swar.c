@@ -19,6 +19,12 @@ static unsigned ref_json(const unsigned char *p) {
     return 16;
 }
 
+static unsigned ref_str_end(const unsigned char *p) {
+    for (unsigned i = 0; i < 16; i++)
+        if (p[i] < 0x20 || p[i] == '"' || p[i] == '\\') return i;
+    return 16;
+}
+
 static unsigned ref_norm(const unsigned char *p, bool space_before) {
     for (unsigned i = 0; i < 16; i++) {
         bool after = i ? p[i - 1] == ' ' : space_before;
@@ -37,6 +43,11 @@ static void check_block(const unsigned char *p) {
     memset(o, 0, sizeof o);
     assert_int_equal(swar_json_clean16_sse2(p, o), want);
     assert_memory_equal(o, p, 16);
+#endif
+    want = ref_str_end(p);
+    assert_int_equal(swar_str_end16_swar(p), want);
+#ifdef SWAR_HAVE_SSE2
+    assert_int_equal(swar_str_end16_sse2(p), want);
 #endif
     for (int sb = 0; sb < 2; sb++) {
         want = ref_norm(p, sb);
