@@ -294,9 +294,11 @@ static bool value(scan *s, int depth) {
 
 bool json_tape_scan(json_tape *t, const char *body, size_t len) {
     if (!body || len >= UINT32_MAX) return false;
-    /* one node per ~16 bytes of a typical request: a few regrowths at most */
-    if (t->cap < len / 16 + 16) {
-        t->cap = len / 16 + 16;
+    /* About one node per 16 bytes of a typical request, so a 60 KB one never regrows; capped,
+     * as a large body is mostly one long string (an image). */
+    size_t want = len / 16 + 16 < 8192 ? len / 16 + 16 : 8192;
+    if (t->cap < want) {
+        t->cap = want;
         t->nodes = xrealloc(t->nodes, t->cap * sizeof *t->nodes);
     }
     scan s = {.t = t, .p = body, .end = body + len, .body_len = len};
