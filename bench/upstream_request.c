@@ -163,9 +163,9 @@ int main(int argc, char **argv) {
 
     codec_error cerr = {0};
     bool openai = strcmp(o.protocol, "openai") == 0;
-    int drc = openai ? openai_decode_request(client, clen, &req, &cerr, NULL)
-                     : anthropic_decode_request(client, clen, ANTHROPIC_DECODE_MESSAGES, &req,
-                                                &cerr, NULL);
+    int drc = openai
+                  ? openai_decode_request(client, clen, &req, &cerr)
+                  : anthropic_decode_request(client, clen, ANTHROPIC_DECODE_MESSAGES, &req, &cerr);
     req_init = true;
     if (drc != 0) {
         fprintf(stderr, "upstream_request: the codec rejects the fixture: %s\n", cerr.message);

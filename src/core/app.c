@@ -218,10 +218,10 @@ typedef struct decode_job {
 } decode_job;
 
 static int decode_body(route_id route, const char *body, size_t len, conv_request *cr,
-                       codec_error *err, json_object **tree) {
+                       codec_error *err) {
     return route == ROUTE_CHAT_COMPLETIONS
-               ? openai_decode_request(body, len, cr, err, tree)
-               : anthropic_decode_request(body, len, ANTHROPIC_DECODE_MESSAGES, cr, err, tree);
+               ? openai_decode_request(body, len, cr, err)
+               : anthropic_decode_request(body, len, ANTHROPIC_DECODE_MESSAGES, cr, err);
 }
 
 /* A decoded request goes to a turn; a bad one gets a 400 in its protocol's envelope. */
@@ -247,7 +247,7 @@ static void start_decoded(app *a, http_exchange *ex, route_family family, int rc
 
 static void decode_work(uv_work_t *w) {
     decode_job *j = w->data;
-    j->rc = decode_body(j->route, j->body, j->body_len, &j->cr, &j->err, NULL);
+    j->rc = decode_body(j->route, j->body, j->body_len, &j->cr, &j->err);
 }
 
 static void decode_done(uv_work_t *w, int status) {
@@ -288,17 +288,15 @@ static void handle_turn(app *a, http_exchange *ex, const http_request *req, cons
     }
     conv_request cr;
     codec_error err = {0};
-    json_object *tree = NULL;
-    int rc = decode_body(m->id, req->body, req->body_len, &cr, &err, &tree);
+    int rc = decode_body(m->id, req->body, req->body_len, &cr, &err);
     start_decoded(a, ex, m->family, rc, &cr, &err, digest);
-    json_object_put(tree); /* the upstream has the request by now (codec_end_request) */
 }
 
 static void handle_count_tokens(app *a, http_exchange *ex, const http_request *req) {
     conv_request cr;
     codec_error err = {0};
-    if (anthropic_decode_request(req->body, req->body_len, ANTHROPIC_DECODE_COUNT_TOKENS, &cr, &err,
-                                 NULL) != 0) {
+    if (anthropic_decode_request(req->body, req->body_len, ANTHROPIC_DECODE_COUNT_TOKENS, &cr,
+                                 &err) != 0) {
         send_codec_error(ex, FAMILY_ANTHROPIC, &err);
     } else {
         buf b = BUF_INIT;

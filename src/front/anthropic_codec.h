@@ -22,11 +22,10 @@ typedef enum {
 /* Decodes a /v1/messages (or count_tokens) body. `out` is initialised here
  * (CONV_PROTO_ANTHROPIC); the caller calls conv_request_free(out) whatever the result.
  * Returns 0, or -1 with `err` set (status 400, message names the field as "field: problem",
- * err->param = the field path). Unknown fields and block types are never an error.
- * tree: NULL, or where the parsed JSON goes (NULL if none) for the caller to json_object_put
- * later (codec_end_request). */
+ * err->param = the field path). Unknown fields and block types are never an error. `out` holds
+ * copies only: the body may be freed once this returns. */
 int anthropic_decode_request(const char *body, size_t len, anthropic_decode_mode mode,
-                             conv_request *out, codec_error *err, json_object **tree);
+                             conv_request *out, codec_error *err);
 
 /* Estimated input tokens of a request (method: codec_estimate_request_tokens). */
 int64_t anthropic_count_tokens(const conv_request *r);

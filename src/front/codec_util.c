@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void codec_error_set(codec_error *e, const char *param, const char *fmt, ...) {
@@ -87,35 +88,38 @@ out:
     "was not valid JSON. If you have trouble figuring out how to fix this, please contact us "     \
     "through our help center at help.openai.com.)"
 
-void codec_end_request(json_object *root, json_object **tree) {
-    if (tree)
-        *tree = root;
-    else
-        json_object_put(root);
-}
+void codec_end_request(json_tape *t) { json_tape_free(t); }
 
-json_object *codec_begin_request(const char *body, size_t len, conv_protocol proto,
-                                 conv_request *out, codec_error *err) {
+const jt_node *codec_begin_request(const char *body, size_t len, conv_protocol proto, json_tape *t,
+                                   conv_request *out, codec_error *err) {
     conv_request_init(out, proto);
     arena_init(&out->a, len / 2 + 1024 < 8192 ? len / 2 + 1024 : 8192);
+    /* The scanner's document is taken only when it is an object: every refusal (json-c's "body
+     * too large" and its wording for a bare null included) then reads the same whichever builder
+     * would have run. */
+    if (len <= INT32_MAX && json_tape_scan(t, body ? body : "", len)) {
+        if (jt_is(json_tape_root(t), JT_OBJECT)) return json_tape_root(t);
+        json_tape_free(t);
+    }
     bool oa = proto == CONV_PROTO_OPENAI;
     const char *why = NULL;
-    json_object *root = codec_parse_json(body, len, &why);
-    if (!root) {
+    json_object *tree = codec_parse_json(body, len, &why);
+    if (!tree) {
         if (oa)
             codec_error_set(err, NULL, "%s", BAD_JSON_MESSAGE);
         else
             codec_error_set(err, NULL, "The request body is not valid JSON: %s", why);
         return NULL;
     }
-    if (!json_object_is_type(root, json_type_object)) {
+    json_tape_from_jsonc(t, tree);
+    const jt_node *root = json_tape_root(t);
+    if (!jt_is(root, JT_OBJECT)) {
         if (oa)
             codec_error_set(err, NULL, "Invalid request body: expected a JSON object, but got %s.",
                             codec_json_type_desc(root));
         else
             codec_error_set(err, NULL, "The request body must be a JSON object, got %s",
                             codec_json_type_desc(root));
-        json_object_put(root);
         return NULL;
     }
     return root;
@@ -128,13 +132,12 @@ conv_block *codec_new_block(conv_message *m, conv_block_type t) {
     return b;
 }
 
-void codec_add_tool(conv_request *r, json_object *name, json_object *description,
-                    json_object *schema) {
+void codec_add_tool(conv_request *r, const jt_node *name, const jt_node *description,
+                    const jt_node *schema) {
     conv_tool *t = &r->tools[r->n_tools++];
     memset(t, 0, sizeof *t);
     t->name = codec_str(&r->a, name, NULL);
-    if (json_object_is_type(description, json_type_string))
-        t->description = codec_str(&r->a, description, NULL);
+    if (jt_is(description, JT_STRING)) t->description = codec_str(&r->a, description, NULL);
     if (schema) t->parameters_json = codec_json_text(&r->a, schema);
 }
 
@@ -144,10 +147,15 @@ void codec_append_system(buf *sys, bool *has_sys, const char *s, size_t n) {
     *has_sys = true;
 }
 
-const char *codec_str(arena *a, json_object *s, size_t *len) {
-    size_t n = (size_t)json_object_get_string_len(s);
-    if (len) *len = n;
-    return arena_strndup(a, json_object_get_string(s), n);
+const char *codec_str(arena *a, const jt_node *s, size_t *len) {
+    if (len) *len = s->len;
+    return arena_strndup(a, s->s, s->len);
+}
+
+bool codec_str_is(const jt_node *s, const char *lit) {
+    if (!jt_is(s, JT_STRING)) return false;
+    size_t n = strlen(lit);
+    return s->len >= n && memcmp(s->s, lit, n) == 0 && (s->len == n || s->s[n] == '\0');
 }
 
 /* json_write's escaper copies safe runs whole where json-c appends byte by byte (tool schemas
@@ -185,9 +193,19 @@ void codec_put_json(buf *b, json_object *v) {
     }
 }
 
-const char *codec_json_text(arena *a, json_object *v) {
+double codec_number(const jt_node *n) {
+    if (jt_is(n, JT_INT) && n->v.i == INT64_MAX && n->len < 32) {
+        char text[32];
+        memcpy(text, n->s, n->len);
+        text[n->len] = '\0';
+        return (double)strtoull(text, NULL, 10);
+    }
+    return jt_number(n);
+}
+
+const char *codec_json_text(arena *a, const jt_node *v) {
     buf b = BUF_INIT;
-    codec_put_json(&b, v);
+    jt_put_json(&b, v);
     const char *text = arena_strndup(a, b.data ? b.data : "", b.len);
     buf_free(&b);
     return text;
@@ -217,29 +235,41 @@ void codec_link_tool_results(conv_request *r) {
     }
 }
 
-void codec_log_dropped(const char *where, const char *type) {
+void codec_log_dropped(const char *where, const jt_node *type, const char *absent) {
     if (!log_enabled(LOG_DEBUG)) return;
+    buf text = BUF_INIT;
+    const char *p = absent;
+    size_t len = strlen(absent);
+    if (jt_is(type, JT_STRING)) {
+        p = type->s;
+        len = type->len;
+    } else if (type) {
+        jt_put_json(&text, type);
+        p = text.data;
+        len = text.len;
+    }
     char clean[49];
     size_t n = 0;
-    for (const char *p = type ? type : ""; *p && n < sizeof clean - 1; p++) {
-        char c = *p;
+    for (size_t i = 0; i < len && p[i] && n < sizeof clean - 1; i++) {
+        char c = p[i];
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
             c == '_' || c == '.' || c == '-')
             clean[n++] = c;
     }
     clean[n] = '\0';
+    buf_free(&text);
     log_debug("front: unknown item degraded", "\"where\":\"%s\",\"type\":\"%s\"", where, clean);
 }
 
-const char *codec_json_type_desc(json_object *v) {
-    switch (json_object_get_type(v)) {
-    case json_type_null: return "null";
-    case json_type_boolean: return "a boolean";
-    case json_type_double: return "a decimal";
-    case json_type_int: return "an integer";
-    case json_type_object: return "an object";
-    case json_type_array: return "an array";
-    case json_type_string: return "a string";
+const char *codec_json_type_desc(const jt_node *v) {
+    switch (v ? (jt_type)v->type : JT_NULL) {
+    case JT_NULL: return "null";
+    case JT_BOOL: return "a boolean";
+    case JT_DOUBLE: return "a decimal";
+    case JT_INT: return "an integer";
+    case JT_OBJECT: return "an object";
+    case JT_ARRAY: return "an array";
+    case JT_STRING: return "a string";
     }
     return "an unknown type";
 }

@@ -1,11 +1,12 @@
 /* Helpers shared by the two front codecs (openai_codec, anthropic_codec): strict JSON input,
- * decode errors, json-c → arena copies, token estimates and the model descriptor both models
- * lists encode. Pure: no I/O besides debug logging. */
+ * the request's tape (util/json_tape.h), decode errors, tape → arena copies, token estimates and
+ * the model descriptor both models lists encode. Pure: no I/O besides debug logging. */
 #ifndef LGW_FRONT_CODEC_UTIL_H
 #define LGW_FRONT_CODEC_UTIL_H
 #include "core/conv.h"
 #include "util/arena.h"
 #include "util/buf.h"
+#include "util/json_tape.h"
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -35,31 +36,41 @@ void codec_path(char dst[CODEC_PATH_CAP], const char *fmt, ...)
 json_object *codec_parse_json(const char *body, size_t len, const char **why);
 
 /* Starts decoding a request body: initialises `out` (its arena sized to the body — a decoded
- * request lives as long as its turn, and 10,000 streams may be open), parses strictly and checks
- * for an object. Returns the root (the caller puts it) or NULL with `err` set in the wording of
- * `proto`. */
-json_object *codec_begin_request(const char *body, size_t len, conv_protocol proto,
-                                 conv_request *out, codec_error *err);
+ * request lives as long as its turn, and 10,000 streams may be open) and reads the body into the
+ * empty tape `t`: json_tape_scan, else codec_parse_json and json_tape_from_jsonc. Returns the
+ * root object, or NULL with `err` set in the wording of `proto`. Either way the caller ends with
+ * codec_end_request. */
+const jt_node *codec_begin_request(const char *body, size_t len, conv_protocol proto, json_tape *t,
+                                   conv_request *out, codec_error *err);
 
-/* Ends decoding: hands root to *tree when tree is non-NULL, else puts it. The decoded request
- * holds copies only, never pointers into the tree, so the gateway frees a large tree after the
- * upstream request is out, while the upstream works (−15–20 µs on a 60 KB request). */
-void codec_end_request(json_object *root, json_object **tree);
+/* Ends decoding: frees the tape. The decoded request holds copies only, never pointers into the
+ * tape or the body. */
+void codec_end_request(json_tape *t);
 
 /* The next block of m (its array was sized by the caller), zeroed and typed. */
 conv_block *codec_new_block(conv_message *m, conv_block_type t);
-/* Appends a tool (r->tools was sized by the caller): name is a JSON string; a description that
- * is not a string is ignored; the schema (any JSON, may be NULL) is kept as compact text. */
-void codec_add_tool(conv_request *r, json_object *name, json_object *description,
-                    json_object *schema);
+/* Appends a tool (r->tools was sized by the caller): name is a string; a description that is
+ * not a string is ignored; the schema (any JSON, may be NULL) is kept as compact text. */
+void codec_add_tool(conv_request *r, const jt_node *name, const jt_node *description,
+                    const jt_node *schema);
 /* Appends one system text to the joined system prompt ("\n\n" between parts). */
 void codec_append_system(buf *sys, bool *has_sys, const char *s, size_t n);
 
-/* Copies a JSON string's bytes (NULs included) into the arena; *len gets the length. */
-const char *codec_str(arena *a, json_object *s, size_t *len);
-/* A JSON value as compact text in the arena ("/" not escaped: the model reads it). */
-const char *codec_json_text(arena *a, json_object *v);
-/* Appends a parsed value as compact JSON: what json-c prints with PLAIN | NOSLASHESCAPE (numbers
+/* Copies a string's bytes (NULs included) into the arena; *len gets the length. */
+const char *codec_str(arena *a, const jt_node *s, size_t *len);
+/* A value as compact text in the arena ("/" not escaped: the model reads it): jt_put_json. */
+const char *codec_json_text(arena *a, const jt_node *v);
+/* s is a string that reads as lit up to its first NUL: what strcmp saw of json-c's strings, so
+ * "text\u0000x" still means "text" (only json-c's path yields a NUL: the scanner refuses it). */
+bool codec_str_is(const jt_node *s, const char *lit);
+/* A number as json_object_get_double read it (jt_number, but json-c kept an integer above
+ * INT64_MAX, which the tape's v.i clamps, as an unsigned 64-bit value: its text still says so). */
+double codec_number(const jt_node *n);
+/* The precision for printing string s with "%.*s", at most cap bytes (printf stops at a NUL). */
+static inline int codec_print_len(const jt_node *s, int cap) {
+    return s->len < (uint32_t)cap ? (int)s->len : cap;
+}
+/* Appends a json-c value as compact JSON: what json-c prints with PLAIN | NOSLASHESCAPE (numbers
  * keep their source text), except that invalid UTF-8 becomes U+FFFD as on every output of the
  * gateway. Depth is bounded by the parse (CODEC_JSON_MAX_DEPTH). */
 void codec_put_json(buf *b, json_object *v);
@@ -70,11 +81,13 @@ void codec_link_tool_results(conv_request *r);
 /* The last step of both decoders once every field is read: the joined system prompt (if any
  * part was given) goes into the arena, and tool results are linked to their calls. */
 void codec_finish_request(conv_request *r, const buf *sys, bool has_sys);
-/* Debug-logs an unknown item that was degraded or dropped (never an error). `type` is client
- * text: at most 48 of its [A-Za-z0-9_.-] characters reach the log line. */
-void codec_log_dropped(const char *where, const char *type);
-/* JSON type name for error messages ("a string", "an object", ...). */
-const char *codec_json_type_desc(json_object *v);
+/* Debug-logs an unknown item that was degraded or dropped (never an error). Its type is the
+ * string `type` (up to a NUL), the JSON text of a `type` that is not a string, or `absent` when
+ * `type` is NULL; that is client text: at most 48 of its [A-Za-z0-9_.-] characters reach the log
+ * line. */
+void codec_log_dropped(const char *where, const jt_node *type, const char *absent);
+/* JSON type name for error messages ("a string", "an object", ...); NULL reads as null. */
+const char *codec_json_type_desc(const jt_node *v);
 
 /* Token estimate, in quarter tokens, of UTF-8 text: ASCII 1/4 token per byte, 2-byte
  * sequences 1/2, 3-byte (CJK, most other scripts) 1, 4-byte (emoji) 2. Summed in quarters

@@ -1,6 +1,7 @@
-/* OpenAI Chat Completions codec. Decoding walks a json-c tree once and copies what the
- * neutral model needs into the request's arena; encoding writes JSON straight into a buf
- * (util/json_write.h), in the field order of the real recordings of client-wire.md §2.3/§2.4. */
+/* OpenAI Chat Completions codec. Decoding walks the body's tape (util/json_tape.h) once and
+ * copies what the neutral model needs into the request's arena; encoding writes JSON straight
+ * into a buf (util/json_write.h), in the field order of the real recordings of client-wire.md
+ * §2.3/§2.4. */
 #include "front/openai_codec.h"
 #include "front/errors.h"
 #include "util/ids.h"
@@ -27,15 +28,16 @@ typedef struct dec {
 } dec;
 
 /* A member, or NULL when absent or JSON null (both mean "not given" here). */
-static json_object *field(json_object *o, const char *key) {
-    json_object *v = NULL;
-    return json_object_object_get_ex(o, key, &v) ? v : NULL;
+static const jt_node *field(const jt_node *o, const char *key) {
+    const jt_node *v = jt_get(o, key);
+    return jt_is(v, JT_NULL) ? NULL : v;
 }
 
 /* Error paths are formatted only when an error is reported: decoding stays printf-free. */
-static int type_error(dec *d, const char *expected, json_object *got, const char *param_fmt, ...)
+static int type_error(dec *d, const char *expected, const jt_node *got, const char *param_fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static int type_error(dec *d, const char *expected, json_object *got, const char *param_fmt, ...) {
+static int type_error(dec *d, const char *expected, const jt_node *got, const char *param_fmt,
+                      ...) {
     char param[CODEC_PATH_CAP];
     va_list ap;
     va_start(ap, param_fmt);
@@ -61,7 +63,7 @@ static void sys_append(dec *d, const char *s, size_t n) {
     codec_append_system(&d->sys, &d->has_sys, s, n);
 }
 
-static void text_block(dec *d, conv_message *m, json_object *s) {
+static void text_block(dec *d, conv_message *m, const jt_node *s) {
     conv_block *b = codec_new_block(m, CONV_BLOCK_TEXT);
     b->text = codec_str(&d->r->a, s, &b->text_len);
 }
@@ -73,7 +75,7 @@ static void placeholder_block(dec *d, conv_message *m, const char *text) {
 }
 
 /* "data:<media type>[;params];base64,<payload>" → media_type + data; anything else → url. */
-static void image_from_url(dec *d, conv_block *b, json_object *url) {
+static void image_from_url(dec *d, conv_block *b, const jt_node *url) {
     size_t n;
     const char *u = codec_str(&d->r->a, url, &n);
     const char *comma = strncmp(u, "data:", 5) == 0 ? memchr(u, ',', n) : NULL;
@@ -93,128 +95,120 @@ static void image_from_url(dec *d, conv_block *b, json_object *url) {
 }
 
 /* One element of a user/assistant content array. */
-static int decode_part(dec *d, conv_message *m, json_object *part, size_t mi, size_t j) {
-    if (!json_object_is_type(part, json_type_object))
+static int decode_part(dec *d, conv_message *m, const jt_node *part, size_t mi, size_t j) {
+    if (!jt_is(part, JT_OBJECT))
         return type_error(d, "an object", part, "messages[%zu].content[%zu]", mi, j);
-    json_object *type = field(part, "type");
-    const char *t = json_object_is_type(type, json_type_string) ? json_object_get_string(type) : "";
-    if (strcmp(t, "text") == 0) {
-        json_object *text = field(part, "text");
+    const jt_node *type = jt_get_str(part, "type");
+    if (codec_str_is(type, "text")) {
+        const jt_node *text = field(part, "text");
         if (!text) return missing(d, "messages[%zu].content[%zu].text", mi, j);
-        if (!json_object_is_type(text, json_type_string))
+        if (!jt_is(text, JT_STRING))
             return type_error(d, "a string", text, "messages[%zu].content[%zu].text", mi, j);
         text_block(d, m, text);
         return 0;
     }
-    if (strcmp(t, "image_url") == 0) {
-        json_object *iu = field(part, "image_url");
-        json_object *url = json_object_is_type(iu, json_type_object) ? field(iu, "url") : iu;
+    if (codec_str_is(type, "image_url")) {
+        const jt_node *iu = field(part, "image_url");
+        const jt_node *url = jt_is(iu, JT_OBJECT) ? field(iu, "url") : iu;
         if (!url) return missing(d, "messages[%zu].content[%zu].image_url.url", mi, j);
-        if (!json_object_is_type(url, json_type_string))
+        if (!jt_is(url, JT_STRING))
             return type_error(d, "a string", url, "messages[%zu].content[%zu].image_url.url", mi,
                               j);
         image_from_url(d, codec_new_block(m, CONV_BLOCK_IMAGE), url);
         d->r->has_images = true;
         return 0;
     }
-    if (strcmp(t, "refusal") == 0 &&
-        json_object_is_type(field(part, "refusal"), json_type_string)) {
-        text_block(d, m, field(part, "refusal"));
+    const jt_node *refusal = jt_get_str(part, "refusal");
+    if (codec_str_is(type, "refusal") && refusal) {
+        text_block(d, m, refusal);
         return 0;
     }
     /* input_audio, file, future types: keep any text, else a short placeholder or nothing. */
-    json_object *text = field(part, "text");
-    if (json_object_is_type(text, json_type_string)) {
+    const jt_node *text = jt_get_str(part, "text");
+    if (text) {
         text_block(d, m, text);
-    } else if (strcmp(t, "file") == 0) {
-        json_object *f = field(part, "file");
-        json_object *fname = f ? field(f, "filename") : NULL;
+    } else if (codec_str_is(type, "file")) {
+        const jt_node *fname = jt_get_str(field(part, "file"), "filename");
         char ph[160];
-        snprintf(ph, sizeof ph, "[file: %.128s]",
-                 json_object_is_type(fname, json_type_string) ? json_object_get_string(fname)
-                                                              : "attachment");
+        snprintf(ph, sizeof ph, "[file: %.*s]", fname ? codec_print_len(fname, 128) : 128,
+                 fname ? fname->s : "attachment");
         placeholder_block(d, m, ph);
     }
-    codec_log_dropped("openai.content", t);
+    codec_log_dropped("openai.content", type, "");
     return 0;
 }
 
 /* Content of a user/assistant message: string, null, or an array of parts. */
-static int decode_content(dec *d, conv_message *m, json_object *content, size_t mi) {
+static int decode_content(dec *d, conv_message *m, const jt_node *content, size_t mi) {
     if (!content) return 0;
-    if (json_object_is_type(content, json_type_string)) {
+    if (jt_is(content, JT_STRING)) {
         /* an empty string next to tool calls is no content at all */
-        if (json_object_get_string_len(content) > 0 || m->role != CONV_ROLE_ASSISTANT)
-            text_block(d, m, content);
+        if (content->len > 0 || m->role != CONV_ROLE_ASSISTANT) text_block(d, m, content);
         return 0;
     }
-    if (!json_object_is_type(content, json_type_array))
+    if (!jt_is(content, JT_ARRAY))
         return type_error(d, "one of a string or array of objects", content,
                           "messages[%zu].content", mi);
-    size_t n = json_object_array_length(content);
-    for (size_t j = 0; j < n; j++) {
-        if (decode_part(d, m, json_object_array_get_idx(content, j), mi, j)) return -1;
+    size_t j = 0;
+    for (const jt_node *part = JT_FIRST(content); part < jt_next(content);
+         part = jt_next(part), j++) {
+        if (decode_part(d, m, part, mi, j)) return -1;
     }
     return 0;
 }
 
 /* Text of a system/developer/tool message: a string or text parts, other parts skipped. */
-static int content_text(dec *d, json_object *content, size_t mi, buf *into, const char *sep) {
+static int content_text(dec *d, const jt_node *content, size_t mi, buf *into, const char *sep) {
     if (!content) return 0;
-    if (json_object_is_type(content, json_type_string)) {
-        buf_append(into, json_object_get_string(content),
-                   (size_t)json_object_get_string_len(content));
+    if (jt_is(content, JT_STRING)) {
+        buf_append(into, content->s, content->len);
         return 0;
     }
-    if (!json_object_is_type(content, json_type_array))
+    if (!jt_is(content, JT_ARRAY))
         return type_error(d, "one of a string or array of objects", content,
                           "messages[%zu].content", mi);
-    size_t n = json_object_array_length(content);
     bool first = true;
-    for (size_t j = 0; j < n; j++) {
-        json_object *part = json_object_array_get_idx(content, j);
-        json_object *text =
-            json_object_is_type(part, json_type_object) ? field(part, "text") : NULL;
-        if (!json_object_is_type(text, json_type_string)) {
-            codec_log_dropped("openai.text_content", "non-text part");
+    for (const jt_node *part = JT_FIRST(content); part < jt_next(content); part = jt_next(part)) {
+        const jt_node *text = jt_get_str(part, "text");
+        if (!text) {
+            codec_log_dropped("openai.text_content", NULL, "non-text part");
             continue;
         }
         if (!first) buf_puts(into, sep);
-        buf_append(into, json_object_get_string(text), (size_t)json_object_get_string_len(text));
+        buf_append(into, text->s, text->len);
         first = false;
     }
     return 0;
 }
 
-static int decode_tool_calls(dec *d, conv_message *m, json_object *calls, size_t mi) {
-    if (!json_object_is_type(calls, json_type_array))
+static int decode_tool_calls(dec *d, conv_message *m, const jt_node *calls, size_t mi) {
+    if (!jt_is(calls, JT_ARRAY))
         return type_error(d, "an array", calls, "messages[%zu].tool_calls", mi);
-    size_t n = json_object_array_length(calls);
-    for (size_t j = 0; j < n; j++) {
-        json_object *c = json_object_array_get_idx(calls, j);
-        if (!json_object_is_type(c, json_type_object))
+    size_t j = 0;
+    for (const jt_node *c = JT_FIRST(calls); c < jt_next(calls); c = jt_next(c), j++) {
+        if (!jt_is(c, JT_OBJECT))
             return type_error(d, "an object", c, "messages[%zu].tool_calls[%zu]", mi, j);
-        json_object *id = field(c, "id");
+        const jt_node *id = field(c, "id");
         if (!id) return missing(d, "messages[%zu].tool_calls[%zu].id", mi, j);
-        if (!json_object_is_type(id, json_type_string))
+        if (!jt_is(id, JT_STRING))
             return type_error(d, "a string", id, "messages[%zu].tool_calls[%zu].id", mi, j);
         /* type "custom" carries {name, input}; everything else is a function call */
-        json_object *fn = field(c, "function");
+        const jt_node *fn = field(c, "function");
         const char *args_key = "arguments";
         if (!fn && (fn = field(c, "custom"))) args_key = "input";
         if (!fn) return missing(d, "messages[%zu].tool_calls[%zu].function", mi, j);
-        if (!json_object_is_type(fn, json_type_object))
+        if (!jt_is(fn, JT_OBJECT))
             return type_error(d, "an object", fn, "messages[%zu].tool_calls[%zu].function", mi, j);
-        json_object *name = field(fn, "name");
+        const jt_node *name = field(fn, "name");
         if (!name) return missing(d, "messages[%zu].tool_calls[%zu].function.name", mi, j);
-        if (!json_object_is_type(name, json_type_string))
+        if (!jt_is(name, JT_STRING))
             return type_error(d, "a string", name, "messages[%zu].tool_calls[%zu].function.name",
                               mi, j);
         conv_block *b = codec_new_block(m, CONV_BLOCK_TOOL_CALL);
         b->tool_id = codec_str(&d->r->a, id, NULL);
         b->tool_name = codec_str(&d->r->a, name, NULL);
-        json_object *args = field(fn, args_key);
-        if (json_object_is_type(args, json_type_string)) {
+        const jt_node *args = field(fn, args_key);
+        if (jt_is(args, JT_STRING)) {
             b->text = codec_str(&d->r->a, args, &b->text_len);
         } else if (args) { /* some clients send the object itself */
             b->text = codec_json_text(&d->r->a, args);
@@ -226,12 +220,11 @@ static int decode_tool_calls(dec *d, conv_message *m, json_object *calls, size_t
     return 0;
 }
 
-static int decode_tool_message(dec *d, conv_message *m, json_object *msg, size_t mi,
+static int decode_tool_message(dec *d, conv_message *m, const jt_node *msg, size_t mi,
                                const char *id_key) {
-    json_object *id = field(msg, id_key);
+    const jt_node *id = field(msg, id_key);
     if (!id) return missing(d, "messages[%zu].%s", mi, id_key);
-    if (!json_object_is_type(id, json_type_string))
-        return type_error(d, "a string", id, "messages[%zu].%s", mi, id_key);
+    if (!jt_is(id, JT_STRING)) return type_error(d, "a string", id, "messages[%zu].%s", mi, id_key);
     buf_reset(&d->scratch);
     if (content_text(d, field(msg, "content"), mi, &d->scratch, "\n")) return -1;
     m->role = CONV_ROLE_TOOL;
@@ -243,21 +236,18 @@ static int decode_tool_message(dec *d, conv_message *m, json_object *msg, size_t
 }
 
 /* Decodes messages[mi]; system/developer text goes to d->sys and *kept is false. */
-static int decode_message(dec *d, json_object *msg, size_t mi, conv_message *m, bool *kept) {
-    if (!json_object_is_type(msg, json_type_object))
-        return type_error(d, "an object", msg, "messages[%zu]", mi);
-    json_object *role = field(msg, "role");
+static int decode_message(dec *d, const jt_node *msg, size_t mi, conv_message *m, bool *kept) {
+    if (!jt_is(msg, JT_OBJECT)) return type_error(d, "an object", msg, "messages[%zu]", mi);
+    const jt_node *role = field(msg, "role");
     if (!role) return missing(d, "messages[%zu].role", mi);
-    if (!json_object_is_type(role, json_type_string))
-        return type_error(d, "a string", role, "messages[%zu].role", mi);
-    const char *rs = json_object_get_string(role);
-    json_object *content = field(msg, "content");
+    if (!jt_is(role, JT_STRING)) return type_error(d, "a string", role, "messages[%zu].role", mi);
+    const jt_node *content = field(msg, "content");
     *kept = true;
     memset(m, 0, sizeof *m);
-    json_object *name = field(msg, "name");
-    if (json_object_is_type(name, json_type_string)) m->name = codec_str(&d->r->a, name, NULL);
+    const jt_node *name = jt_get_str(msg, "name");
+    if (name) m->name = codec_str(&d->r->a, name, NULL);
 
-    if (strcmp(rs, "system") == 0 || strcmp(rs, "developer") == 0) {
+    if (codec_str_is(role, "system") || codec_str_is(role, "developer")) {
         *kept = false;
         buf tmp = BUF_INIT;
         int rc = content_text(d, content, mi, &tmp, "\n\n");
@@ -265,34 +255,33 @@ static int decode_message(dec *d, json_object *msg, size_t mi, conv_message *m, 
         buf_free(&tmp);
         return rc;
     }
-    bool is_user = strcmp(rs, "user") == 0, is_assistant = strcmp(rs, "assistant") == 0;
-    if (strcmp(rs, "tool") == 0 || strcmp(rs, "function") == 0) {
+    bool is_user = codec_str_is(role, "user"), is_assistant = codec_str_is(role, "assistant");
+    if (codec_str_is(role, "tool") || codec_str_is(role, "function")) {
         m->blocks = arena_alloc(&d->r->a, sizeof(conv_block));
         /* legacy "function" results are keyed by the function name */
-        return decode_tool_message(d, m, msg, mi, rs[0] == 't' ? "tool_call_id" : "name");
+        return decode_tool_message(d, m, msg, mi, role->s[0] == 't' ? "tool_call_id" : "name");
     }
     if (!is_user && !is_assistant) {
         char p[CODEC_PATH_CAP];
         codec_path(p, "messages[%zu].role", mi);
         codec_error_set(d->err, p,
-                        "Invalid value: '%.64s'. Supported values are: 'system', 'assistant', "
+                        "Invalid value: '%.*s'. Supported values are: 'system', 'assistant', "
                         "'user', 'function', 'tool', and 'developer'.",
-                        rs);
+                        codec_print_len(role, 64), role->s);
         return -1;
     }
     m->role = is_user ? CONV_ROLE_USER : CONV_ROLE_ASSISTANT;
-    json_object *calls = is_assistant ? field(msg, "tool_calls") : NULL;
-    json_object *reasoning = is_assistant ? field(msg, "reasoning_content") : NULL;
+    const jt_node *calls = is_assistant ? field(msg, "tool_calls") : NULL;
+    const jt_node *reasoning = is_assistant ? field(msg, "reasoning_content") : NULL;
     if (is_user && !content) {
         return missing(d, "messages[%zu].content", mi);
     }
     size_t cap = 2; /* reasoning + string content, plus parts and calls */
-    if (json_object_is_type(content, json_type_array)) cap += json_object_array_length(content);
-    if (json_object_is_type(calls, json_type_array)) cap += json_object_array_length(calls);
+    if (jt_is(content, JT_ARRAY)) cap += content->len;
+    if (jt_is(calls, JT_ARRAY)) cap += calls->len;
     m->blocks = arena_alloc(&d->r->a, cap * sizeof(conv_block));
     /* reasoning_content (DeepSeek-style) round-trips what our encoder emits */
-    if (json_object_is_type(reasoning, json_type_string) &&
-        json_object_get_string_len(reasoning) > 0) {
+    if (jt_is(reasoning, JT_STRING) && reasoning->len > 0) {
         conv_block *b = codec_new_block(m, CONV_BLOCK_THINKING);
         b->text = codec_str(&d->r->a, reasoning, &b->text_len);
     }
@@ -301,116 +290,102 @@ static int decode_message(dec *d, json_object *msg, size_t mi, conv_message *m, 
     return 0;
 }
 
-static int decode_messages(dec *d, json_object *root) {
-    json_object *msgs = field(root, "messages");
+static int decode_messages(dec *d, const jt_node *root) {
+    const jt_node *msgs = field(root, "messages");
     if (!msgs) return missing(d, "messages");
-    if (!json_object_is_type(msgs, json_type_array))
-        return type_error(d, "an array", msgs, "messages");
-    size_t n = json_object_array_length(msgs);
-    if (n == 0) {
+    if (!jt_is(msgs, JT_ARRAY)) return type_error(d, "an array", msgs, "messages");
+    if (msgs->len == 0) {
         codec_error_set(d->err, "messages",
                         "Invalid 'messages': empty array. Expected an array with minimum length 1, "
                         "but got an empty array instead.");
         return -1;
     }
-    d->r->messages = arena_alloc(&d->r->a, n * sizeof(conv_message));
-    for (size_t i = 0; i < n; i++) {
+    d->r->messages = arena_alloc(&d->r->a, msgs->len * sizeof(conv_message));
+    size_t i = 0;
+    for (const jt_node *msg = JT_FIRST(msgs); msg < jt_next(msgs); msg = jt_next(msg), i++) {
         bool kept = false;
         conv_message *m = &d->r->messages[d->r->n_messages];
-        if (decode_message(d, json_object_array_get_idx(msgs, i), i, m, &kept)) return -1;
+        if (decode_message(d, msg, i, m, &kept)) return -1;
         if (kept) d->r->n_messages++;
     }
     return 0;
 }
 
-static int decode_tools(dec *d, json_object *tools) {
-    if (!json_object_is_type(tools, json_type_array))
-        return type_error(d, "an array", tools, "tools");
-    size_t n = json_object_array_length(tools);
-    d->r->tools = arena_alloc(&d->r->a, (n ? n : 1) * sizeof(conv_tool));
-    for (size_t i = 0; i < n; i++) {
-        json_object *t = json_object_array_get_idx(tools, i);
-        if (!json_object_is_type(t, json_type_object))
-            return type_error(d, "an object", t, "tools[%zu]", i);
-        json_object *type = field(t, "type");
-        json_object *fn = field(t, "function");
-        if ((type && strcmp(json_object_get_string(type), "function") != 0) || !fn) {
-            codec_log_dropped("openai.tools", type ? json_object_get_string(type) : "untyped");
+static int decode_tools(dec *d, const jt_node *tools) {
+    if (!jt_is(tools, JT_ARRAY)) return type_error(d, "an array", tools, "tools");
+    d->r->tools = arena_alloc(&d->r->a, (tools->len ? tools->len : 1) * sizeof(conv_tool));
+    size_t i = 0;
+    for (const jt_node *t = JT_FIRST(tools); t < jt_next(tools); t = jt_next(t), i++) {
+        if (!jt_is(t, JT_OBJECT)) return type_error(d, "an object", t, "tools[%zu]", i);
+        const jt_node *type = field(t, "type");
+        const jt_node *fn = field(t, "function");
+        if ((type && !codec_str_is(type, "function")) || !fn) {
+            codec_log_dropped("openai.tools", type, "untyped");
             continue; /* custom / hosted tools have no neutral form */
         }
-        if (!json_object_is_type(fn, json_type_object))
-            return type_error(d, "an object", fn, "tools[%zu].function", i);
-        json_object *name = field(fn, "name");
+        if (!jt_is(fn, JT_OBJECT)) return type_error(d, "an object", fn, "tools[%zu].function", i);
+        const jt_node *name = field(fn, "name");
         if (!name) return missing(d, "tools[%zu].function.name", i);
-        if (!json_object_is_type(name, json_type_string))
+        if (!jt_is(name, JT_STRING))
             return type_error(d, "a string", name, "tools[%zu].function.name", i);
         codec_add_tool(d->r, name, field(fn, "description"), field(fn, "parameters"));
     }
     return 0;
 }
 
-static int decode_tool_choice(dec *d, json_object *tc) {
+static int decode_tool_choice(dec *d, const jt_node *tc) {
     conv_request *r = d->r;
-    if (json_object_is_type(tc, json_type_string)) {
-        const char *s = json_object_get_string(tc);
-        if (strcmp(s, "none") == 0)
+    if (jt_is(tc, JT_STRING)) {
+        if (codec_str_is(tc, "none"))
             r->tool_choice = CONV_TOOL_CHOICE_NONE;
-        else if (strcmp(s, "auto") == 0)
+        else if (codec_str_is(tc, "auto"))
             r->tool_choice = CONV_TOOL_CHOICE_AUTO;
-        else if (strcmp(s, "required") == 0)
+        else if (codec_str_is(tc, "required"))
             r->tool_choice = CONV_TOOL_CHOICE_REQUIRED;
         else {
             codec_error_set(d->err, "tool_choice",
-                            "Invalid value: '%.64s'. Supported values are: 'none', 'auto', and "
+                            "Invalid value: '%.*s'. Supported values are: 'none', 'auto', and "
                             "'required'.",
-                            s);
+                            codec_print_len(tc, 64), tc->s);
             return -1;
         }
         return 0;
     }
-    if (!json_object_is_type(tc, json_type_object))
+    if (!jt_is(tc, JT_OBJECT))
         return type_error(d, "one of a string or an object", tc, "tool_choice");
-    json_object *type = field(tc, "type");
-    const char *ts =
-        json_object_is_type(type, json_type_string) ? json_object_get_string(type) : "";
-    if (strcmp(ts, "function") == 0) {
-        json_object *fn = field(tc, "function");
-        json_object *name = json_object_is_type(fn, json_type_object) ? field(fn, "name") : NULL;
-        if (!json_object_is_type(name, json_type_string))
-            return missing(d, "tool_choice.function.name");
+    const jt_node *type = jt_get_str(tc, "type");
+    if (codec_str_is(type, "function")) {
+        const jt_node *name = jt_get_str(field(tc, "function"), "name");
+        if (!name) return missing(d, "tool_choice.function.name");
         r->tool_choice = CONV_TOOL_CHOICE_NAMED;
         r->tool_choice_name = codec_str(&r->a, name, NULL);
         return 0;
     }
-    if (strcmp(ts, "allowed_tools") == 0) {
-        json_object *at = field(tc, "allowed_tools");
-        json_object *mode = at ? field(at, "mode") : NULL;
-        r->tool_choice = json_object_is_type(mode, json_type_string) &&
-                                 strcmp(json_object_get_string(mode), "required") == 0
-                             ? CONV_TOOL_CHOICE_REQUIRED
-                             : CONV_TOOL_CHOICE_AUTO;
+    if (codec_str_is(type, "allowed_tools")) {
+        const jt_node *mode = field(field(tc, "allowed_tools"), "mode");
+        r->tool_choice =
+            codec_str_is(mode, "required") ? CONV_TOOL_CHOICE_REQUIRED : CONV_TOOL_CHOICE_AUTO;
         return 0;
     }
     r->tool_choice = CONV_TOOL_CHOICE_AUTO; /* custom-tool choices: let the model decide */
     return 0;
 }
 
-static int get_bool(dec *d, json_object *root, const char *key, bool *out) {
-    json_object *v = field(root, key);
+static int get_bool(dec *d, const jt_node *root, const char *key, bool *out) {
+    const jt_node *v = field(root, key);
     if (!v) return 0;
-    if (!json_object_is_type(v, json_type_boolean)) return type_error(d, "a boolean", v, "%s", key);
-    *out = json_object_get_boolean(v);
+    if (!jt_is(v, JT_BOOL)) return type_error(d, "a boolean", v, "%s", key);
+    *out = v->v.b;
     return 0;
 }
 
 /* A number in [lo, hi]; *has says whether it was given. */
-static int get_number(dec *d, json_object *root, const char *key, double lo, double hi, bool *has,
+static int get_number(dec *d, const jt_node *root, const char *key, double lo, double hi, bool *has,
                       double *out) {
-    json_object *v = field(root, key);
+    const jt_node *v = field(root, key);
     if (!v) return 0;
-    if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
-        return type_error(d, "a decimal", v, "%s", key);
-    double x = json_object_get_double(v);
+    if (!jt_is(v, JT_DOUBLE) && !jt_is(v, JT_INT)) return type_error(d, "a decimal", v, "%s", key);
+    double x = codec_number(v);
     if (x < lo || x > hi) {
         codec_error_set(d->err, key,
                         "Invalid '%s': decimal %s %s value. Expected a value %s %g, but got %g "
@@ -424,12 +399,12 @@ static int get_number(dec *d, json_object *root, const char *key, double lo, dou
     return 0;
 }
 
-static int get_int(dec *d, json_object *root, const char *key, int64_t min, bool *has,
+static int get_int(dec *d, const jt_node *root, const char *key, int64_t min, bool *has,
                    int64_t *out) {
-    json_object *v = field(root, key);
+    const jt_node *v = field(root, key);
     if (!v) return 0;
-    if (!json_object_is_type(v, json_type_int)) return type_error(d, "an integer", v, "%s", key);
-    int64_t x = json_object_get_int64(v);
+    if (!jt_is(v, JT_INT)) return type_error(d, "an integer", v, "%s", key);
+    int64_t x = v->v.i;
     if (x < min) {
         codec_error_set(d->err, key,
                         "Invalid '%s': integer below minimum value. Expected a value >= %lld, but "
@@ -442,28 +417,27 @@ static int get_int(dec *d, json_object *root, const char *key, int64_t min, bool
     return 0;
 }
 
-static int get_string(dec *d, json_object *root, const char *key, const char **out) {
-    json_object *v = field(root, key);
+static int get_string(dec *d, const jt_node *root, const char *key, const char **out) {
+    const jt_node *v = field(root, key);
     if (!v) return 0;
-    if (!json_object_is_type(v, json_type_string)) return type_error(d, "a string", v, "%s", key);
+    if (!jt_is(v, JT_STRING)) return type_error(d, "a string", v, "%s", key);
     *out = codec_str(&d->r->a, v, NULL);
     return 0;
 }
 
-static int decode_stop(dec *d, json_object *stop) {
+static int decode_stop(dec *d, const jt_node *stop) {
     conv_request *r = d->r;
-    if (json_object_is_type(stop, json_type_string)) {
+    if (jt_is(stop, JT_STRING)) {
         r->stop = arena_alloc(&r->a, sizeof(char *));
         r->stop[r->n_stop++] = codec_str(&r->a, stop, NULL);
         return 0;
     }
-    if (!json_object_is_type(stop, json_type_array))
+    if (!jt_is(stop, JT_ARRAY))
         return type_error(d, "one of a string or array of strings", stop, "stop");
-    size_t n = json_object_array_length(stop);
-    r->stop = arena_alloc(&r->a, (n ? n : 1) * sizeof(char *));
-    for (size_t i = 0; i < n; i++) {
-        json_object *s = json_object_array_get_idx(stop, i);
-        if (!json_object_is_type(s, json_type_string)) {
+    r->stop = arena_alloc(&r->a, (stop->len ? stop->len : 1) * sizeof(char *));
+    size_t i = 0;
+    for (const jt_node *s = JT_FIRST(stop); s < jt_next(stop); s = jt_next(s), i++) {
+        if (!jt_is(s, JT_STRING)) {
             return type_error(d, "a string", s, "stop[%zu]", i);
         }
         r->stop[r->n_stop++] = codec_str(&r->a, s, NULL);
@@ -471,7 +445,7 @@ static int decode_stop(dec *d, json_object *stop) {
     return 0;
 }
 
-static int decode_params(dec *d, json_object *root) {
+static int decode_params(dec *d, const jt_node *root) {
     conv_request *r = d->r;
     bool has = false;
     int64_t n = 1, max_tokens = 0, max_completion = 0;
@@ -491,45 +465,43 @@ static int decode_params(dec *d, json_object *root) {
     if (get_number(d, root, "top_p", 0, 1, &r->has_top_p, &r->top_p)) return -1;
     if (get_bool(d, root, "stream", &r->stream)) return -1;
     if (get_bool(d, root, "parallel_tool_calls", &r->parallel_tool_calls)) return -1;
-    json_object *so = field(root, "stream_options");
+    const jt_node *so = field(root, "stream_options");
     if (so) {
-        if (!json_object_is_type(so, json_type_object))
-            return type_error(d, "an object", so, "stream_options");
-        json_object *iu = field(so, "include_usage");
-        if (iu && !json_object_is_type(iu, json_type_boolean))
+        if (!jt_is(so, JT_OBJECT)) return type_error(d, "an object", so, "stream_options");
+        const jt_node *iu = field(so, "include_usage");
+        if (iu && !jt_is(iu, JT_BOOL))
             return type_error(d, "a boolean", iu, "stream_options.include_usage");
-        r->include_usage = iu && json_object_get_boolean(iu);
+        r->include_usage = iu && iu->v.b;
     }
-    json_object *stop = field(root, "stop");
+    const jt_node *stop = field(root, "stop");
     if (stop && decode_stop(d, stop)) return -1;
-    json_object *rf = field(root, "response_format");
+    const jt_node *rf = field(root, "response_format");
     if (rf) {
-        if (!json_object_is_type(rf, json_type_object))
-            return type_error(d, "an object", rf, "response_format");
+        if (!jt_is(rf, JT_OBJECT)) return type_error(d, "an object", rf, "response_format");
         r->response_format = codec_json_text(&r->a, rf);
     }
     if (get_string(d, root, "reasoning_effort", &r->reasoning_effort)) return -1;
     r->thinking = r->reasoning_effort && strcmp(r->reasoning_effort, "none") != 0;
     if (get_string(d, root, "user", &r->user)) return -1;
-    json_object *tools = field(root, "tools");
+    const jt_node *tools = field(root, "tools");
     if (tools && decode_tools(d, tools)) return -1;
-    json_object *tc = field(root, "tool_choice");
+    const jt_node *tc = field(root, "tool_choice");
     if (tc && decode_tool_choice(d, tc)) return -1;
     return 0; /* seed, logprobs, penalties, metadata, store, …: accepted and ignored */
 }
 
-int openai_decode_request(const char *body, size_t len, conv_request *out, codec_error *err,
-                          json_object **tree) {
+int openai_decode_request(const char *body, size_t len, conv_request *out, codec_error *err) {
     dec d = {.r = out, .err = err, .sys = BUF_INIT, .scratch = BUF_INIT};
+    json_tape tape = JSON_TAPE_INIT;
     int rc = -1;
-    json_object *root = codec_begin_request(body, len, CONV_PROTO_OPENAI, out, err);
+    const jt_node *root = codec_begin_request(body, len, CONV_PROTO_OPENAI, &tape, out, err);
     if (!root) goto out;
-    json_object *model = field(root, "model");
+    const jt_node *model = field(root, "model");
     if (!model) {
         missing(&d, "model");
         goto out;
     }
-    if (!json_object_is_type(model, json_type_string)) {
+    if (!jt_is(model, JT_STRING)) {
         type_error(&d, "a string", model, "model");
         goto out;
     }
@@ -538,7 +510,7 @@ int openai_decode_request(const char *body, size_t len, conv_request *out, codec
     codec_finish_request(out, &d.sys, d.has_sys);
     rc = 0;
 out:
-    codec_end_request(root, tree);
+    codec_end_request(&tape);
     buf_free(&d.sys);
     buf_free(&d.scratch);
     return rc;

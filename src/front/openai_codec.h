@@ -16,10 +16,9 @@ void openai_new_completion_id(char out[OPENAI_ID_CAP]);
 
 /* Decodes a /v1/chat/completions body. `out` is initialised here (CONV_PROTO_OPENAI); the
  * caller calls conv_request_free(out) whatever the result. Returns 0, or -1 with `err` set
- * (status 400; err->param "" means param:null). Unknown fields are ignored. tree: as for
- * anthropic_decode_request. */
-int openai_decode_request(const char *body, size_t len, conv_request *out, codec_error *err,
-                          json_object **tree);
+ * (status 400; err->param "" means param:null). Unknown fields are ignored. `out` holds copies
+ * only: the body may be freed once this returns. */
+int openai_decode_request(const char *body, size_t len, conv_request *out, codec_error *err);
 
 /* Identity of one completion, shared by both encoders. */
 typedef struct openai_meta {

@@ -42,7 +42,7 @@ static void hash_openai(const char *body, const uint8_t key[32], hashed *out) {
     conv_request r;
     codec_error err;
     memset(&err, 0, sizeof err);
-    int rc = openai_decode_request(body, strlen(body), &r, &err, NULL);
+    int rc = openai_decode_request(body, strlen(body), &r, &err);
     if (rc != 0) fail_msg("openai decode failed: %s", err.message);
     hash_request(&r, key, out);
     conv_request_free(&r);
@@ -52,8 +52,7 @@ static void hash_anthropic(const char *body, const uint8_t key[32], hashed *out)
     conv_request r;
     codec_error err;
     memset(&err, 0, sizeof err);
-    int rc =
-        anthropic_decode_request(body, strlen(body), ANTHROPIC_DECODE_MESSAGES, &r, &err, NULL);
+    int rc = anthropic_decode_request(body, strlen(body), ANTHROPIC_DECODE_MESSAGES, &r, &err);
     if (rc != 0) fail_msg("anthropic decode failed: %s", err.message);
     hash_request(&r, key, out);
     conv_request_free(&r);

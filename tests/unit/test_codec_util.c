@@ -1,6 +1,7 @@
 /* codec_util: the token estimate's word-at-a-time counter against the per-byte rule
  * (ASCII ¼ token, 2-byte ½, 3-byte 1, 4-byte 2; continuation and invalid bytes nothing), and
- * the compact JSON text of a parsed value against json-c's own printer. */
+ * the compact JSON text of a parsed value's tape against json-c's own printer, and the readings
+ * of tape nodes that keep what the decoders saw through json-c. */
 #include "front/codec_util.h"
 #include <setjmp.h>
 #include <stdarg.h>
@@ -87,14 +88,16 @@ static void json_text_matches_json_c(void **state) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         json_object *v = json_tokener_parse(cases[i]);
         if (!v) fail_msg("case %zu does not parse", i);
+        json_tape t = JSON_TAPE_INIT;
+        json_tape_from_jsonc(&t, v);
         arena a;
         arena_init(&a, 256);
-        const char *ours = codec_json_text(&a, v);
+        const char *ours = codec_json_text(&a, json_tape_root(&t));
         const char *theirs = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
                                                                    JSON_C_TO_STRING_NOSLASHESCAPE);
         if (strcmp(ours, theirs) != 0) fail_msg("case %zu: ours %s, json-c %s", i, ours, theirs);
         arena_free(&a);
-        json_object_put(v);
+        json_tape_free(&t); /* puts v */
     }
 }
 
@@ -103,11 +106,62 @@ static void json_text_replaces_invalid_utf8(void **state) {
     (void)state;
     json_object *v = json_tokener_parse("{\"d\":\"a\xff\xc3\"}");
     assert_non_null(v);
+    json_tape t = JSON_TAPE_INIT;
+    json_tape_from_jsonc(&t, v);
     arena a;
     arena_init(&a, 256);
-    assert_string_equal(codec_json_text(&a, v), "{\"d\":\"a\\ufffd\\ufffd\"}");
+    assert_string_equal(codec_json_text(&a, json_tape_root(&t)), "{\"d\":\"a\\ufffd\\ufffd\"}");
     arena_free(&a);
-    json_object_put(v);
+    json_tape_free(&t);
+}
+
+/* The first node of the tape of a json-c parse of `text` (the tape owns the tree). */
+static const jt_node *tape_of(json_tape *t, const char *text) {
+    json_object *v = json_tokener_parse(text);
+    assert_non_null(v);
+    json_tape_from_jsonc(t, v);
+    return json_tape_root(t);
+}
+
+/* Strings compare as strcmp compared json-c's: up to a NUL. */
+static void str_is_reads_up_to_a_nul(void **state) {
+    (void)state;
+    json_tape t = JSON_TAPE_INIT;
+    const jt_node *a = tape_of(&t, "[\"text\",\"text\\u0000x\",\"tex\",\"texts\",\"\",5]");
+    const jt_node *e = JT_FIRST(a);
+    assert_true(codec_str_is(e, "text"));
+    assert_true(codec_str_is(e = jt_next(e), "text"));
+    assert_false(codec_str_is(e = jt_next(e), "text"));
+    assert_false(codec_str_is(e = jt_next(e), "text"));
+    assert_true(codec_str_is(e = jt_next(e), ""));
+    assert_false(codec_str_is(e = jt_next(e), "5"));
+    assert_false(codec_str_is(NULL, "text"));
+    json_tape_free(&t);
+}
+
+/* Numbers read as json_object_get_double reads them, integers beyond INT64_MAX included. */
+static void number_reads_as_json_c(void **state) {
+    (void)state;
+    static const char *const cases[] = {"0",
+                                        "-7",
+                                        "1.5",
+                                        "2E-7",
+                                        "9223372036854775807",
+                                        "9223372036854775808",
+                                        "18446744073709551615",
+                                        "123456789012345678901234567890",
+                                        "-9223372036854775809",
+                                        "1e300"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_object *v = json_tokener_parse(cases[i]);
+        assert_non_null(v);
+        double want = json_object_get_double(v);
+        json_tape t = JSON_TAPE_INIT;
+        json_tape_from_jsonc(&t, v);
+        if (codec_number(json_tape_root(&t)) != want)
+            fail_msg("case %s: %g, json-c %g", cases[i], codec_number(json_tape_root(&t)), want);
+        json_tape_free(&t);
+    }
 }
 
 int main(void) {
@@ -117,6 +171,8 @@ int main(void) {
         cmocka_unit_test(long_mixed_text),
         cmocka_unit_test(json_text_matches_json_c),
         cmocka_unit_test(json_text_replaces_invalid_utf8),
+        cmocka_unit_test(str_is_reads_up_to_a_nul),
+        cmocka_unit_test(number_reads_as_json_c),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,7 +14,7 @@
 
 static int decode(const char *body, conv_request *r, codec_error *err) {
     memset(err, 0, sizeof *err);
-    return openai_decode_request(body, strlen(body), r, err, NULL);
+    return openai_decode_request(body, strlen(body), r, err);
 }
 
 /* Decoding must fail with this param ("" = null) and a message containing `needle`. */
