@@ -136,7 +136,7 @@ static bool string(scan *s, jt_node *n) {
         s->p = p + 1;
         return true;
     }
-    if (!s->t->strings) s->w = s->t->strings = xmalloc(s->body_len);
+    if (!s->w) s->w = s->t->strings = xmalloc(s->body_len);
     char *o = s->w, *first = o;
     memcpy(o, start, (size_t)(p - start));
     o += p - start;
@@ -293,6 +293,9 @@ static bool value(scan *s, int depth) {
 }
 
 bool json_tape_scan(json_tape *t, const char *body, size_t len) {
+    t->n = 0; /* a tape is scanned into from empty; its node array is reused */
+    free(t->strings);
+    t->strings = NULL;
     if (!body || len >= UINT32_MAX) return false;
     /* About one node per 16 bytes of a typical request, so a 60 KB one never regrows; capped,
      * as a large body is mostly one long string (an image). */
