@@ -90,8 +90,8 @@ static size_t utf8_seq(const unsigned char *p, size_t n) {
     return len;
 }
 
-/* True when text json-c parsed is also strict JSON with valid UTF-8: json-c lets raw control
- * characters inside strings, single-quoted strings and invalid UTF-8 through. */
+/* True when text codec_read_json took is also strict JSON with valid UTF-8: json-c lets raw
+ * control characters inside strings, single-quoted strings and invalid UTF-8 through. */
 static bool json_text_clean(const char *s, size_t n) {
     const unsigned char *p = (const unsigned char *)s;
     bool in_str = false;
@@ -129,18 +129,19 @@ static void put_tool_input(buf *out, const char *args, size_t len) {
         return;
     }
     const char *why;
-    json_object *v = codec_parse_json(args, len, &why);
-    if (json_object_is_type(v, json_type_object)) {
+    json_tape t = JSON_TAPE_INIT;
+    const jt_node *v = codec_read_json(args, len, &t, &why);
+    if (jt_is(v, JT_OBJECT)) {
         if (json_text_clean(args, len))
             buf_append(out, args, len); /* already strict JSON: forwarded byte for byte */
         else
-            codec_put_json(out, v);
+            jt_put_json(out, v);
     } else {
         buf_puts(out, "{\"raw_arguments\":");
         json_put_strn(out, args, len);
         buf_putc(out, '}');
     }
-    json_object_put(v);
+    json_tape_free(&t);
 }
 
 void anthropic_encode_response(buf *out, const conv_response *r, const anthropic_meta *m) {

@@ -90,29 +90,34 @@ out:
 
 void codec_end_request(json_tape *t) { json_tape_free(t); }
 
+const jt_node *codec_read_json(const char *text, size_t len, json_tape *t, const char **why) {
+    /* The scanner's document is taken only when it is an object: every other root (json-c's "body
+     * too large" and its wording for a bare null included) then reads the same whichever builder
+     * would have run. */
+    if (len <= INT32_MAX && json_tape_scan(t, text ? text : "", len)) {
+        if (jt_is(json_tape_root(t), JT_OBJECT)) return json_tape_root(t);
+        json_tape_free(t);
+    }
+    json_object *tree = codec_parse_json(text, len, why);
+    if (!tree) return NULL;
+    json_tape_from_jsonc(t, tree);
+    return json_tape_root(t);
+}
+
 const jt_node *codec_begin_request(const char *body, size_t len, conv_protocol proto, json_tape *t,
                                    conv_request *out, codec_error *err) {
     conv_request_init(out, proto);
     arena_init(&out->a, len / 2 + 1024 < 8192 ? len / 2 + 1024 : 8192);
-    /* The scanner's document is taken only when it is an object: every refusal (json-c's "body
-     * too large" and its wording for a bare null included) then reads the same whichever builder
-     * would have run. */
-    if (len <= INT32_MAX && json_tape_scan(t, body ? body : "", len)) {
-        if (jt_is(json_tape_root(t), JT_OBJECT)) return json_tape_root(t);
-        json_tape_free(t);
-    }
     bool oa = proto == CONV_PROTO_OPENAI;
     const char *why = NULL;
-    json_object *tree = codec_parse_json(body, len, &why);
-    if (!tree) {
+    const jt_node *root = codec_read_json(body, len, t, &why);
+    if (!root) {
         if (oa)
             codec_error_set(err, NULL, "%s", BAD_JSON_MESSAGE);
         else
             codec_error_set(err, NULL, "The request body is not valid JSON: %s", why);
         return NULL;
     }
-    json_tape_from_jsonc(t, tree);
-    const jt_node *root = json_tape_root(t);
     if (!jt_is(root, JT_OBJECT)) {
         if (oa)
             codec_error_set(err, NULL, "Invalid request body: expected a JSON object, but got %s.",
@@ -156,41 +161,6 @@ bool codec_str_is(const jt_node *s, const char *lit) {
     if (!jt_is(s, JT_STRING)) return false;
     size_t n = strlen(lit);
     return s->len >= n && memcmp(s->s, lit, n) == 0 && (s->len == n || s->s[n] == '\0');
-}
-
-/* json_write's escaper copies safe runs whole where json-c appends byte by byte (tool schemas
- * are a third of a Claude Code request). */
-void codec_put_json(buf *b, json_object *v) {
-    switch (json_object_get_type(v)) {
-    case json_type_null: buf_append(b, "null", 4); return;
-    case json_type_boolean: json_put_bool(b, json_object_get_boolean(v)); return;
-    case json_type_string:
-        json_put_strn(b, json_object_get_string(v), (size_t)json_object_get_string_len(v));
-        return;
-    case json_type_object: {
-        bool first = true;
-        buf_putc(b, '{');
-        json_object_object_foreach(v, key, val) {
-            if (!first) buf_putc(b, ',');
-            first = false;
-            json_put_key(b, key);
-            codec_put_json(b, val);
-        }
-        buf_putc(b, '}');
-        return;
-    }
-    case json_type_array: {
-        size_t n = json_object_array_length(v);
-        buf_putc(b, '[');
-        for (size_t i = 0; i < n; i++) {
-            if (i) buf_putc(b, ',');
-            codec_put_json(b, json_object_array_get_idx(v, i));
-        }
-        buf_putc(b, ']');
-        return;
-    }
-    default: buf_puts(b, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN)); return;
-    }
 }
 
 double codec_number(const jt_node *n) {

@@ -35,6 +35,11 @@ void codec_path(char dst[CODEC_PATH_CAP], const char *fmt, ...)
  * new reference, or NULL with *why set to a static description. */
 json_object *codec_parse_json(const char *body, size_t len, const char **why);
 
+/* Reads text as one JSON value into the empty tape t (D35): json_tape_scan when it takes an
+ * object, else codec_parse_json copied by json_tape_from_jsonc. Returns the root, or NULL with
+ * *why set to json-c's description when the text is not valid JSON. The caller frees t. */
+const jt_node *codec_read_json(const char *text, size_t len, json_tape *t, const char **why);
+
 /* Starts decoding a request body: initialises `out` (its arena sized to the body — a decoded
  * request lives as long as its turn, and 10,000 streams may be open) and reads the body into the
  * empty tape `t`: json_tape_scan, else codec_parse_json and json_tape_from_jsonc. Returns the
@@ -70,10 +75,6 @@ double codec_number(const jt_node *n);
 static inline int codec_print_len(const jt_node *s, int cap) {
     return s->len < (uint32_t)cap ? (int)s->len : cap;
 }
-/* Appends a json-c value as compact JSON: what json-c prints with PLAIN | NOSLASHESCAPE (numbers
- * keep their source text), except that invalid UTF-8 becomes U+FFFD as on every output of the
- * gateway. Depth is bounded by the parse (CODEC_JSON_MAX_DEPTH). */
-void codec_put_json(buf *b, json_object *v);
 /* Sets tool_name on TOOL_RESULT blocks from the matching earlier TOOL_CALL (same tool_id):
  * some upstreams want the function name next to a result. Searches backwards, so the usual
  * case (the call is in the previous message) is O(1). */
