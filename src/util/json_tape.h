@@ -47,8 +47,8 @@ typedef struct json_tape {
     { NULL, 0, 0, NULL, NULL }
 #define JSON_TAPE_MAX_DEPTH 64 /* as codec_parse_json's tokener */
 
-/* Reads `body` as exactly one JSON value (surrounding whitespace allowed) when it is made only of
- * what the scanner takes; false means "not taken", never "invalid": the caller parses the body
+/* Reads `body` as exactly one JSON object, array or string (surrounding whitespace allowed) when
+ * it is made only of what the scanner takes; false means "not taken", never "invalid": the caller parses the body
  * with json-c instead. The tape's strings may point into `body`, which must outlive the tape.
  * On false the tape is left empty (and may be reused). */
 bool json_tape_scan(json_tape *t, const char *body, size_t len);

@@ -2,7 +2,7 @@
  * refuses, without judging, anything where json-c's reading could differ from a plain one: the
  * caller then parses with json-c (strict), which also words the error for invalid input.
  *
- * Refused: control characters inside strings, \u0000, lone or reversed surrogates and the pairs
+ * Refused: a root that is not an object, array or string, control characters inside strings, \u0000, lone or reversed surrogates and the pairs
  * json-c 0.16 turns into U+FFFD, unknown escapes, "-0", integers over 18 digits, decimals over
  * 32 characters or with over 3 exponent digits, depth over 32, objects over 256 members or with
  * a repeated key, and everything invalid. tests/fuzz/fuzz_json_tape.c holds what it takes to
@@ -306,10 +306,9 @@ bool json_tape_scan(json_tape *t, const char *body, size_t len) {
     }
     scan s = {.t = t, .p = body, .end = body + len, .body_len = len};
     skip_ws(&s);
-    bool ok =
-        s.p < s.end && (*s.p == '{' || *s.p == '[' || *s.p == '"' || *s.p == 't' || *s.p == 'f' ||
-                        *s.p == 'n' || *s.p == '-' || (*s.p >= '0' && *s.p <= '9'));
-    ok = ok && value(&s, 0);
+    /* json-c reads a number or literal at the very end of its input as unfinished, and a null
+     * document as no document: the root is taken only as a container or a string. */
+    bool ok = s.p < s.end && (*s.p == '{' || *s.p == '[' || *s.p == '"') && value(&s, 0);
     if (ok) skip_ws(&s);
     if (ok && s.p == s.end) return true;
     t->n = 0;
