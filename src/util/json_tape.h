@@ -48,9 +48,9 @@ typedef struct json_tape {
 #define JSON_TAPE_MAX_DEPTH 64 /* as codec_parse_json's tokener */
 
 /* Reads `body` as exactly one JSON object, array or string (surrounding whitespace allowed) when
- * it is made only of what the scanner takes; false means "not taken", never "invalid": the caller parses the body
- * with json-c instead. The tape's strings may point into `body`, which must outlive the tape.
- * On false the tape is left empty (and may be reused). */
+ * it is made only of what the scanner takes; false means "not taken", never "invalid": the caller
+ * parses the body with json-c instead. The tape's strings may point into `body`, which must outlive
+ * the tape. On false the tape is left empty (and may be reused). */
 bool json_tape_scan(json_tape *t, const char *body, size_t len);
 /* Copies a json-c tree into an empty tape, which takes over the reference to root (put by
  * json_tape_free): the tape's strings point into the tree. */

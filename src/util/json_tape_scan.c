@@ -2,11 +2,11 @@
  * refuses, without judging, anything where json-c's reading could differ from a plain one: the
  * caller then parses with json-c (strict), which also words the error for invalid input.
  *
- * Refused: a root that is not an object, array or string, control characters inside strings, \u0000, lone or reversed surrogates and the pairs
- * json-c 0.16 turns into U+FFFD, unknown escapes, "-0", integers over 18 digits, decimals over
- * 32 characters or with over 3 exponent digits, depth over 32, objects over 256 members or with
- * a repeated key, and everything invalid. tests/fuzz/fuzz_json_tape.c holds what it takes to
- * json-c's tape, node for node. */
+ * Refused: a root that is not an object, array or string, control characters inside strings,
+ * \u0000, lone or reversed surrogates and the pairs json-c 0.16 turns into U+FFFD, unknown escapes,
+ * "-0", integers over 18 digits, decimals over 32 characters or with over 3 exponent digits, depth
+ * over 32, objects over 256 members or with a repeated key, and everything invalid.
+ * tests/fuzz/fuzz_json_tape.c holds what it takes to json-c's tape, node for node. */
 #include "util/json_tape.h"
 #include "util/swar.h"
 #include "util/xalloc.h"

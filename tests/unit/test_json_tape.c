@@ -616,7 +616,8 @@ static void take_structure(bool scan) {
     TAKES(scan, " \"a\" ");
     TAKES(scan, "\"\"");
     /* a top-level number or literal needs a byte after it for json-c (it reads nothing at the
-     * end); the scanner takes a root only as a container or a string (scalar roots: refuse_grammar) */
+     * end); the scanner takes a root only as a container or a string (scalar roots: refuse_grammar)
+     */
     if (!scan) {
         TAKES(scan, "1 ");
         TAKES(scan, "-12.5e3\n");
