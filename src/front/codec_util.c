@@ -58,8 +58,10 @@ json_object *codec_parse_json(const char *body, size_t len, const char **why) {
     root = json_tokener_parse_ex(tok, body, (int)len);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     if (!root) {
-        *why = jerr == json_tokener_continue ? "unexpected end of input"
-                                             : json_tokener_error_desc(jerr);
+        /* json-c's value for a null document is NULL, with "success" as its error */
+        *why = jerr == json_tokener_continue  ? "unexpected end of input"
+               : jerr == json_tokener_success ? "null where an object was expected"
+                                              : json_tokener_error_desc(jerr);
         goto out;
     }
     /* json-c stops at a NUL byte: anything but whitespace after the value is an error */

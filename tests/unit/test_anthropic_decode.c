@@ -325,6 +325,7 @@ static void decode_unicode_and_long(void **state) {
 static void decode_errors(void **state) {
     (void)state;
     expect_error("{\"model\":\"x\",", "", "not valid JSON");
+    expect_error(" null ", "", "null where an object was expected"); /* not json-c's "success" */
     expect_error("{\"model\":\"x\",\"max_tokens\":1,\"messages\":[],\"t\":NaN}", "", "NaN");
     expect_error("\"str\"", "", "must be a JSON object");
     { /* bytes after a NUL that follows the value: not one JSON value */
