@@ -8,6 +8,7 @@
  * over 32, objects over 256 members or with a repeated key, and everything invalid.
  * tests/fuzz/fuzz_json_tape.c holds what it takes to json-c's tape, node for node. */
 #include "util/json_tape.h"
+#include "util/json_unescape.h"
 #include "util/swar.h"
 #include "util/xalloc.h"
 #include <math.h>
@@ -46,81 +47,6 @@ static const char *string_stop(const char *p, const char *end) {
     return p;
 }
 
-static int hex_digit(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* Four hex digits at p (p + 4 ≤ end checked by the caller); -1 if one is not. */
-static long hex4(const char *p) {
-    long v = 0;
-    for (int i = 0; i < 4; i++) {
-        int d = hex_digit(p[i]);
-        if (d < 0) return -1;
-        v = v * 16 + d;
-    }
-    return v;
-}
-
-static char *put_utf8(char *o, long cp) {
-    if (cp < 0x80) {
-        *o++ = (char)cp;
-    } else if (cp < 0x800) {
-        *o++ = (char)(0xC0 | (cp >> 6));
-        *o++ = (char)(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        *o++ = (char)(0xE0 | (cp >> 12));
-        *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
-        *o++ = (char)(0x80 | (cp & 0x3F));
-    } else {
-        *o++ = (char)(0xF0 | (cp >> 18));
-        *o++ = (char)(0x80 | ((cp >> 12) & 0x3F));
-        *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
-        *o++ = (char)(0x80 | (cp & 0x3F));
-    }
-    return o;
-}
-
-/* One escape after its backslash (at *pp) decoded to *wp; false if refused. */
-static bool unescape(scan *s, const char **pp, char **wp) {
-    const char *p = *pp;
-    if (p == s->end) return false;
-    char c = *p++, e;
-    switch (c) {
-    case '"': e = '"'; break;
-    case '\\': e = '\\'; break;
-    case '/': e = '/'; break;
-    case 'b': e = '\b'; break;
-    case 'f': e = '\f'; break;
-    case 'n': e = '\n'; break;
-    case 'r': e = '\r'; break;
-    case 't': e = '\t'; break;
-    case 'u': {
-        if (s->end - p < 4) return false;
-        long cp = hex4(p);
-        p += 4;
-        if (cp <= 0 || (cp >= 0xDC00 && cp <= 0xDFFF)) return false;
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (s->end - p < 6 || p[0] != '\\' || p[1] != 'u') return false;
-            long lo = hex4(p + 2);
-            if (lo < 0xDC00 || lo > 0xDFFF) return false;
-            p += 6;
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            if ((cp & 0xF800) == 0xD800) return false; /* json-c 0.16 makes these U+FFFD */
-        }
-        *wp = put_utf8(*wp, cp);
-        *pp = p;
-        return true;
-    }
-    default: return false;
-    }
-    *(*wp)++ = e;
-    *pp = p;
-    return true;
-}
-
 /* A string at s->p (its opening quote) into node n. Without escapes the node points into the
  * body; with them the decoded bytes go to the tape's string buffer, which is sized once to the
  * body (decoding never lengthens) so earlier nodes' pointers stay valid. */
@@ -141,8 +67,8 @@ static bool string(scan *s, jt_node *n) {
     memcpy(o, start, (size_t)(p - start));
     o += p - start;
     while (*p == '\\') {
-        p++;
-        if (!unescape(s, &p, &o)) return false;
+        p = json_unescape_one(p + 1, s->end, &o);
+        if (!p) return false;
         const char *q = string_stop(p, s->end);
         if (q == s->end || (unsigned char)*q < 0x20) return false;
         memcpy(o, p, (size_t)(q - p));
