@@ -7,6 +7,7 @@
  * Each input is read twice: as a body, and as the contents of a JSON string (between quotes), so
  * that mutations reach escapes and raw bytes directly. Both bodies are heap buffers of exactly
  * their size, never NUL-terminated, so a read past the end is caught by ASan. */
+#include "../unit/json_tape_check.h"
 #include "front/codec_util.h"
 #include "util/buf.h"
 #include "util/json_tape.h"
@@ -17,25 +18,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* n's subtree tiles [n, n + span) exactly, with len children (arrays) or len key/value pairs
- * whose keys are single STRING nodes (objects); scalars have span 1. */
-static bool well_formed(const jt_node *n, const jt_node *end) {
-    if (n->span < 1 || n->span > (size_t)(end - n) || n->type > JT_OBJECT) return false;
-    if (n->type != JT_ARRAY && n->type != JT_OBJECT) return n->span == 1;
-    const jt_node *stop = n + n->span;
-    uint32_t count = 0;
-    for (const jt_node *c = n + 1; c < stop; c += c->span, count++) {
-        if (n->type == JT_OBJECT) {
-            if (c->type != JT_STRING || c->span != 1 || c + 1 >= stop) return false;
-            c++;
-        }
-        if (!well_formed(c, stop)) return false;
-    }
-    return count == n->len;
-}
-
 static void check_shape(const json_tape *t, const char *who) {
-    if (!t->n || t->nodes[0].span != t->n || !well_formed(t->nodes, t->nodes + t->n)) {
+    if (!tape_well_formed(t)) {
         fprintf(stderr, "the %s's tape is malformed (%zu nodes)\n", who, t->n);
         abort();
     }

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "front/codec_util.h"
+#include "json_tape_check.h"
 #include "util/buf.h"
 #include "util/json_tape.h"
 #include <math.h>
@@ -84,27 +85,6 @@ static char *json_of(const jt_node *n) {
     buf b = BUF_INIT;
     jt_put_json(&b, n);
     return buf_detach(&b, NULL);
-}
-
-/* n's subtree tiles [n, n + span) exactly, with len children (arrays) or len key/value pairs
- * whose keys are single STRING nodes (objects); scalars have span 1. */
-static bool well_formed(const jt_node *n, const jt_node *end) {
-    if (n->span < 1 || n->span > (size_t)(end - n) || n->type > JT_OBJECT) return false;
-    if (n->type != JT_ARRAY && n->type != JT_OBJECT) return n->span == 1;
-    const jt_node *stop = n + n->span;
-    uint32_t count = 0;
-    for (const jt_node *c = n + 1; c < stop; c += c->span, count++) {
-        if (n->type == JT_OBJECT) {
-            if (c->type != JT_STRING || c->span != 1 || c + 1 >= stop) return false;
-            c++;
-        }
-        if (!well_formed(c, stop)) return false;
-    }
-    return count == n->len;
-}
-
-static bool tape_well_formed(const json_tape *t) {
-    return t->n && t->nodes[0].span == t->n && well_formed(t->nodes, t->nodes + t->n);
 }
 
 /* The importer's tape of a document json-c must accept. */
