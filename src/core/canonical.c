@@ -1,6 +1,7 @@
 #include "core/canonical.h"
 #include "util/json_write.h"
 #include "util/swar.h"
+#include "util/xalloc.h"
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +200,63 @@ void canonical_prefix_hashes(const uint8_t key_digest[32], const conv_request *r
         out[i + 1] = chain(&out[i], &b);
     }
     buf_free(&b);
+}
+
+struct canonical_reply {
+    XXH3_state_t *st;  /* XXH3_createState: the state wants 64-byte alignment */
+    bool text_started; /* the 'T' field is open */
+    bool ws;           /* the normalised text so far ends in whitespace... */
+    bool held_space;   /* ...whose one space is hashed only if more text follows (end_field) */
+    buf piece;
+};
+
+canonical_reply *canonical_reply_new(conv_hash prev) {
+    canonical_reply *r = xcalloc(1, sizeof *r);
+    r->st = XXH3_createState();
+    if (!r->st) abort();
+    XXH3_128bits_reset(r->st);
+    XXH3_128bits_update(r->st, prev.b, sizeof prev.b);
+    XXH3_128bits_update(r->st, "a", 1);
+    return r;
+}
+
+void canonical_reply_text(canonical_reply *r, const char *s, size_t n) {
+    if (!n) return;
+    if (!r->text_started) {
+        XXH3_128bits_update(r->st, "T", 1);
+        r->text_started = r->ws = true;
+    }
+    buf_reset(&r->piece);
+    normalize_into(&r->piece, s, n, &r->ws);
+    size_t len = r->piece.len;
+    if (!len) return;
+    /* After held whitespace the piece starts with text (normalising dropped its leading run). */
+    if (r->held_space) XXH3_128bits_update(r->st, " ", 1);
+    r->held_space = r->ws;
+    XXH3_128bits_update(r->st, r->piece.data, len - r->ws);
+    if (r->piece.cap > 4096) buf_free(&r->piece); /* one long piece does not pin its buffer */
+}
+
+conv_hash canonical_reply_finish(canonical_reply *r, const conv_response *reply) {
+    buf b = BUF_INIT;
+    if (r->text_started) buf_putc(&b, '\x1f');
+    for (size_t i = 0; i < reply->n_calls; i++)
+        if (reply->calls[i].name)
+            put_tool_call(&b, reply->calls[i].name, reply->calls[i].args, reply->calls[i].args_len);
+    buf_putc(&b, '\x1e');
+    XXH3_128bits_update(r->st, b.data, b.len);
+    conv_hash out;
+    XXH128_canonicalFromHash((XXH128_canonical_t *)out.b, XXH3_128bits_digest(r->st));
+    buf_free(&b);
+    canonical_reply_free(r);
+    return out;
+}
+
+void canonical_reply_free(canonical_reply *r) {
+    if (!r) return;
+    XXH3_freeState(r->st);
+    buf_free(&r->piece);
+    free(r);
 }
 
 conv_hash canonical_extend_reply(conv_hash prev, const conv_response *reply) {

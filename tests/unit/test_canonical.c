@@ -455,6 +455,44 @@ static void test_text_normalization_matches_definition(void **state) {
 }
 
 /* out[0] = XXH3-128(16 zero bytes ‖ key ‖ 'S' ‖ normalized system without billing lines ‖ US). */
+/* The streamed reply hash equals canonical_extend_reply for the same reply, whatever pieces the
+ * text arrives in (whitespace runs split across pieces, pieces of nothing but whitespace). */
+static void test_streamed_reply_matches_whole(void **state) {
+    (void)state;
+    uint32_t seed = 99;
+    unsigned char text[600];
+    conv_hash prev = {{7, 1, 2}};
+    for (int round = 0; round < 3000; round++) {
+        size_t n = random_text(text, next_rand(&seed) % sizeof text, &seed);
+        bool with_call = round % 3 == 0;
+        conv_response whole;
+        conv_response_init(&whole);
+        canonical_reply *streamed = canonical_reply_new(prev);
+        for (size_t at = 0; at < n;) {
+            size_t k = 1 + next_rand(&seed) % 24;
+            if (k > n - at) k = n - at;
+            conv_event ev = {.type = CONV_EV_TEXT_DELTA, .text = (const char *)text + at, .len = k};
+            conv_response_add(&whole, &ev);
+            canonical_reply_text(streamed, ev.text, ev.len);
+            at += k;
+        }
+        if (with_call) {
+            conv_event ev = {
+                .type = CONV_EV_TOOL_CALL_START, .index = 0, .id = "call_1", .name = "read"};
+            conv_response_add(&whole, &ev);
+            ev = (conv_event){
+                .type = CONV_EV_TOOL_CALL_ARGS, .index = 0, .text = "{\"b\":1,\"a\":2}"};
+            ev.len = strlen(ev.text);
+            conv_response_add(&whole, &ev);
+        }
+        conv_hash want = canonical_extend_reply(prev, &whole);
+        conv_hash got = canonical_reply_finish(streamed, &whole);
+        if (!hash_eq(&want, &got)) fail_msg("round %d: %zu bytes of text differ", round, n);
+        conv_response_free(&whole);
+    }
+    canonical_reply_free(canonical_reply_new(prev)); /* freed without finishing (a retry) */
+}
+
 static void test_system_hash_matches_definition(void **state) {
     (void)state;
     static unsigned char text[4096];
@@ -501,6 +539,7 @@ static void test_system_hash_matches_definition(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_openai_and_anthropic_hash_alike),
+        cmocka_unit_test(test_streamed_reply_matches_whole),
         cmocka_unit_test(test_same_key_same_hash_with_key),
         cmocka_unit_test(test_cache_control_ignored),
         cmocka_unit_test(test_thinking_and_signature_ignored),
