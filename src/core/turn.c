@@ -13,10 +13,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MAX_MODELS     8
-#define MAX_TRIED      32
-#define MAX_ATTEMPTS   6
-#define MAX_TOKENS_CAP 16384 /* TAP caps max_tokens "to avoid upstream rejection" (§1.6.1) */
+#define MAX_MODELS       8
+#define MAX_TRIED        32
+#define MAX_ATTEMPTS     6
+#define MAX_TOKENS_CAP   16384 /* TAP caps max_tokens "to avoid upstream rejection" (§1.6.1) */
+#define STREAM_TEXT_KEEP 1024  /* a stream's reply text held as it is; past it, only hashed */
 
 typedef struct turn {
     turn_services *svc;
@@ -60,7 +61,8 @@ typedef struct turn {
     /* the response */
     bool committed; /* bytes reached the client: no retry */
     conv_response resp;
-    union { /* by req.protocol */
+    canonical_reply *reply_digest; /* a long streamed text, hashed as it came (collect) */
+    union {                        /* by req.protocol */
         openai_stream os;
         anthropic_stream as;
     };
@@ -142,6 +144,7 @@ static void on_ping_timer_closed(uv_handle_t *h) {
     turn *t = h->data;
     conv_request_free(&t->req);
     conv_response_free(&t->resp);
+    canonical_reply_free(t->reply_digest);
     if (t->encoder_ready) {
         if (t->req.protocol == CONV_PROTO_OPENAI)
             openai_stream_free(&t->os);
@@ -337,7 +340,10 @@ static void end_stream(turn *t) {
 
 static void record_affinity(turn *t) {
     if (!t->prefixes || !t->acct) return;
-    conv_hash key = canonical_extend_reply(t->prefixes[t->req.n_messages], &t->resp);
+    conv_hash key = t->reply_digest
+                        ? canonical_reply_finish(t->reply_digest, &t->resp)
+                        : canonical_extend_reply(t->prefixes[t->req.n_messages], &t->resp);
+    t->reply_digest = NULL;
     session_binding b = t->binding;
     if (t->affinity != AFFINITY_HIT || strcmp(b.session_id, t->session_id) != 0) {
         memset(&b, 0, sizeof b);
@@ -445,7 +451,32 @@ static void attempt_failed(turn *t, const conv_event *ev) {
     stats_add(t->svc->stats, STAT_retries, "", 1);
     conv_response_free(&t->resp); /* nothing reached the client: start the answer afresh */
     conv_response_init(&t->resp);
+    canonical_reply_free(t->reply_digest);
+    t->reply_digest = NULL;
     attempt_next(t);
+}
+
+/* What a turn keeps of the reply. A non-streamed answer keeps all of it: it is encoded at the
+ * finish. A stream keeps only what the session cache hashes there (record_affinity): no thinking,
+ * no text when there is nothing to record, and text past STREAM_TEXT_KEEP bytes hashed as it
+ * arrives instead of held, so a long answer does not grow a held stream. */
+static void collect(turn *t, const conv_event *ev) {
+    if (t->req.stream && ev->type == CONV_EV_THINKING_DELTA) return;
+    if (t->req.stream && ev->type == CONV_EV_TEXT_DELTA) {
+        if (!t->prefixes) return;
+        if (!t->reply_digest && t->resp.text_len + ev->len > STREAM_TEXT_KEEP) {
+            t->reply_digest = canonical_reply_new(t->prefixes[t->req.n_messages]);
+            canonical_reply_text(t->reply_digest, t->resp.text, t->resp.text_len);
+            free(t->resp.text);
+            t->resp.text = NULL;
+            t->resp.text_len = t->resp.text_cap = 0;
+        }
+        if (t->reply_digest) {
+            canonical_reply_text(t->reply_digest, ev->text, ev->len);
+            return;
+        }
+    }
+    conv_response_add(&t->resp, ev);
 }
 
 static void on_upstream_event(const conv_event *ev, void *ud) {
@@ -455,13 +486,13 @@ static void on_upstream_event(const conv_event *ev, void *ud) {
     if (!t->first_event_ns && ev->type != CONV_EV_ERROR) t->first_event_ns = clock_mono_ns();
     switch (ev->type) {
     case CONV_EV_FINISH:
-        conv_response_add(&t->resp, ev);
+        collect(t, ev);
         finish_success(t, ev);
         return;
     case CONV_EV_ERROR: attempt_failed(t, ev); return;
     default: break;
     }
-    conv_response_add(&t->resp, ev);
+    collect(t, ev);
     if (!t->req.stream) return; /* collected; answered at FINISH */
     if (stream_event(t, ev)) {  /* the encoder gave up mid-stream: stop the upstream too */
         log_info("stream ended by the encoder", "\"request_id\":\"%s\"", t->request_id);

@@ -80,6 +80,41 @@ assert_eq 2 "$(wc -l <<<"$chats")" "two upstream requests"
 assert_ne "$S1" "$(col 2 "$chats" | head -1)" "replayed turn 2 forks"
 assert_eq "$S1" "$(col 2 "$chats" | tail -1)" "the original line of the conversation keeps its session"
 
+step "streamed turns with a long reply (hashed as it streams, not held) → same session"
+# stream_turn PROTO: the history as a streamed turn; $REPLY = the text the stream carried
+stream_turn() {
+    bg_turn s "$1" 1 k1
+    bg_wait "$BG_PID"
+    assert_eq 200 "$(cat "$LGW_TMP/s.status")" "streamed turn via $1"
+    REPLY="$("$PY" -c '
+import json, sys
+out = []
+for line in open(sys.argv[1], encoding="utf-8"):
+    if not line.startswith("data:") or line.strip() == "data: [DONE]":
+        continue
+    ev = json.loads(line[5:])
+    if "choices" in ev:
+        out += [c["delta"].get("content") or "" for c in ev["choices"]]
+    elif ev.get("type") == "content_block_delta" and ev["delta"].get("type") == "text_delta":
+        out.append(ev["delta"]["text"])
+print("".join(out), end="")' "$LGW_TMP/s.body")"
+    ((${#REPLY} > 1024)) || fail "the reply is only ${#REPLY} bytes: ${REPLY:0:200}"
+    conv_assistant "$REPLY"
+}
+since=$(sim_last_seq)
+conv_new "You are a long-winded assistant."
+long="$("$PY" -c 'print(" ".join("word%d,\n\n   spaced\tout" % i for i in range(80)), end="")')"
+# many small pieces, so some end inside a whitespace run (the hash holds that run's space back)
+conv_user "$long"$'\n@sim chunks=97'
+stream_turn openai
+conv_user "and again, through the other protocol: $long"$'\n@sim chunks=89'
+stream_turn anthropic
+conv_user "third"
+turn_ok openai k1
+chats="$(sim_chats "$since")"
+assert_eq 3 "$(wc -l <<<"$chats")" "three upstream requests"
+assert_eq 1 "$(col 2 "$chats" | sort -u | wc -l)" "one session after long streamed replies [$(col 2 "$chats" | tr '\n' ' ')]"
+
 step "the same conversation without a key scope is refused (auth on), not mixed in"
 CONV="$conv3"
 conv_user "no key"
