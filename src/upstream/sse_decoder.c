@@ -14,9 +14,9 @@
 #include <strings.h>
 
 #define SSE_JSON_DEPTH  32
-#define SSE_HEAD_MAX    4096  /* body prefix kept to diagnose a non-SSE response */
-#define SSE_LINE_KEEP   4096  /* line and body buffer capacity kept between lines */
-#define SSE_MESSAGE_MAX 512   /* error messages are cut to this many bytes */
+#define SSE_HEAD_MAX    4096 /* body prefix kept to diagnose a non-SSE response */
+#define SSE_LINE_KEEP   4096 /* line and body buffer capacity kept between lines */
+#define SSE_MESSAGE_MAX 512  /* error messages are cut to this many bytes */
 #define SSE_CODE_MAX    32
 
 void sse_decoder_init(sse_decoder *d, conv_event_fn cb, void *ud, size_t max_line) {
