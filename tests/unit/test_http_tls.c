@@ -215,6 +215,28 @@ static bool route_stream(tls_peer *p) {
     return peer_puts(p, "0\r\n\r\n");
 }
 
+/* A response that never ends (head and three chunks, in two records), then the end of the
+ * connection, all in one TCP send so that the client reads them in one window: close_notify,
+ * or a record that cannot be decrypted. */
+static bool route_cut(tls_peer *p, bool bad_record) {
+    static const char head[] = CHUNKED_200 "5\r\nfirst\r\n",
+                      rest[] = "6\r\nsecond\r\n5\r\nthird\r\n";
+    BIO *mem = BIO_new(BIO_s_mem());
+    SSL_set0_wbio(p->ssl, mem); /* the SSL owns it */
+    SSL_write(p->ssl, head, (int)sizeof head - 1);
+    SSL_write(p->ssl, rest, (int)sizeof rest - 1);
+    if (bad_record) {
+        static const char junk[5 + 32] = "\x17\x03\x03\x00\x20"; /* application data, 32 bytes */
+        BIO_write(mem, junk, (int)sizeof junk);
+    } else {
+        SSL_shutdown(p->ssl);
+    }
+    char *data;
+    long len = BIO_get_mem_data(mem, &data);
+    if (send(p->fd, data, (size_t)len, MSG_NOSIGNAL) != len) peer_gone(p);
+    return false;
+}
+
 /* Answers one request; false: close the connection. */
 static bool serve_route(tls_peer *p, const char *path) {
     for (int i = 0; i < N_PLANS; i++)
@@ -222,6 +244,8 @@ static bool serve_route(tls_peer *p, const char *path) {
     if (strcmp(path, "/stream") == 0) return route_stream(p);
     if (strcmp(path, "/split") == 0) return route_split(p, false);
     if (strcmp(path, "/split-frag") == 0) return route_split(p, true);
+    if (strcmp(path, "/cut-notify") == 0) return route_cut(p, false);
+    if (strcmp(path, "/cut-bad-record") == 0) return route_cut(p, true);
     return peer_puts(p, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
                         "Content-Length: 6\r\n\r\nsecure");
 }
@@ -631,6 +655,48 @@ static void test_tls_pause_often(void **state) { pause_often(*state); }
 
 static void test_tls12_pause_often(void **state) { pause_often(*state); }
 
+/* The rest of a response and the end of the connection come in the read where the call pauses
+ * (TLS decrypts the whole window, so the end is seen while paused; over TCP it is a later read):
+ * the pieces received before the end are still delivered, after resume, then the failure. Used
+ * to fail at once, while paused, dropping "secondthird". Then the same, cancelled while paused:
+ * no callback, nothing left behind. */
+static void test_tls_end_after_held_pieces(void **state) {
+    fx *f = *state;
+    static const struct {
+        const char *path;
+        http_error_kind kind;
+    } cases[] = {{"/cut-notify", HTTP_ERR_RESET}, {"/cut-bad-record", HTTP_ERR_TLS}};
+    tls_client(f, 65536);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        for (int cancel = 0; cancel < 2; cancel++) {
+            prec p;
+            prec_get(&p, f, cases[i].path);
+            p.r.pause_on_first_data = true;
+            RUN_UNTIL(f, p.r.paused, 3000);
+            run_for(f, 200);
+            assert_int_equal(p.r.n_data, 1);
+            assert_int_equal(p.r.n_done, 0); /* the end waits behind the held pieces */
+            if (cancel) {
+                p.r.cancelled = true;
+                http_call_cancel(p.r.call);
+                run_for(f, 50);
+                assert_int_equal(p.r.late, 0);
+                assert_int_equal(p.r.n_done, 0);
+            } else {
+                p.r.paused = false;
+                http_call_resume(p.r.call);
+                RUN_UNTIL(f, p.r.n_done == 1, 3000);
+                assert_false(p.r.ok);
+                assert_int_equal(p.r.kind, cases[i].kind);
+                assert_string_equal(p.r.body.data, "firstsecondthird");
+                assert_int_equal(p.r.data_while_paused, 0);
+            }
+            assert_int_equal(http_client_active_calls(f->c), 0);
+            buf_free(&p.r.body);
+        }
+    }
+}
+
 /* ---- tests: the stale keep-alive retry over TLS ---- */
 
 /* The server closes a pooled connection while it sits idle, and the next call takes it before
@@ -802,6 +868,7 @@ int main(void) {
         CASE(test_tls_pause_tiny_chunks),
         CASE(test_tls_pause_often),
         cmocka_unit_test_setup_teardown(test_tls12_pause_often, tls12_setup, tls_teardown),
+        CASE(test_tls_end_after_held_pieces),
         CASE(test_tls_stale_idle_connection_retried),
         CASE(test_tls_stale_keepalive_dropped_at_request),
         CASE(test_tls_cancel_inside_callback),
