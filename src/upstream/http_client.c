@@ -341,7 +341,8 @@ void hc_call_fail(http_call *call, http_error_kind kind, const char *fmt, ...) {
 }
 
 /* A failure found where no callback may run (inside http_call_start, or while another call
- * is finishing): reported from the idle phase. The first one wins. */
+ * is finishing), or behind body pieces held during a pause: reported from the idle phase, after
+ * the held pieces are delivered. The first one wins. */
 void hc_call_fail_soon(http_call *call, http_error_kind kind, const char *fmt, ...) {
     if (call->finished || call->fail_kind != HTTP_ERR_NONE) return;
     char msg[256];
@@ -385,7 +386,9 @@ static void call_drain_held(http_call *call) {
         }
     }
     if (call->paused || call->held) return;
-    if (call->complete)
+    if (call->fail_kind != HTTP_ERR_NONE)
+        hc_call_fail(call, (http_error_kind)call->fail_kind, "%s", call->fail_msg);
+    else if (call->complete)
         call_succeed(call);
     else if (call->conn)
         hc_conn_sync_reading(call->conn);
@@ -396,10 +399,10 @@ static void client_on_idle(uv_idle_t *h) {
     http_call *call;
     while (!c->closing && (call = c->pending)) {
         pending_unlink(call);
-        if (call->fail_kind != HTTP_ERR_NONE)
+        if (call->fail_kind != HTTP_ERR_NONE && !call->held)
             hc_call_fail(call, (http_error_kind)call->fail_kind, "%s", call->fail_msg);
         else
-            call_drain_held(call);
+            call_drain_held(call); /* then the failure, if any */
     }
     uv_idle_stop(h);
 }

@@ -115,9 +115,10 @@ http_call *http_call_start(http_client *c, const http_call_request *req,
 
 /* Backpressure. Pausing stops reading the call's connection at once (then TCP backs up); body
  * pieces already received in the current read are kept, in order, in a heap buffer of the
- * call's own, and on_data is not called until resume. The stall and first-byte deadlines
- * restart at resume; the total deadline keeps running. Both are idempotent and no-ops on a
- * cancelled call. Resume delivers held data from the loop, not from inside this function. */
+ * call's own, and on_data is not called until resume; the end of the connection found in that
+ * read (over TLS a whole read is decrypted) is reported after them. The stall and first-byte
+ * deadlines restart at resume; the total deadline keeps running. Both are idempotent and no-ops
+ * on a cancelled call. Resume delivers held data from the loop, not from inside this function. */
 void http_call_pause(http_call *call);
 void http_call_resume(http_call *call);
 

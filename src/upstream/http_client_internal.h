@@ -126,7 +126,8 @@ struct http_client {
 /* Finishes the call with a failure now (its on_done runs here). */
 void hc_call_fail(http_call *call, http_error_kind kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* The same, reported from the idle phase: for where no callback may run. */
+/* The same, reported from the idle phase: for where no callback may run, and for a failure
+ * found behind body pieces held during a pause (it follows them, after resume). */
 void hc_call_fail_soon(http_call *call, http_error_kind kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* The response ended: finish now, or after the pieces held during a pause. */

@@ -163,6 +163,16 @@ static void conn_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b) {
     *b = uv_buf_init(c->rbuf, (unsigned)c->opt.buffer_size);
 }
 
+/* The connection ended or broke under the call. Body pieces held during a pause were received
+ * before that and go first (over TLS the end can be in the read the call paused in, since a
+ * whole window is decrypted): the failure waits for their delivery after resume. */
+static void conn_fail(http_call *call, http_error_kind kind, const char *msg) {
+    if (call->held)
+        hc_call_fail_soon(call, kind, "%s", msg);
+    else
+        hc_call_fail(call, kind, "%s", msg);
+}
+
 /* The server closed (err UV_EOF) or broke the connection. */
 static void conn_on_eof(http_conn *k, int err) {
     http_call *call = k->call;
@@ -188,9 +198,11 @@ static void conn_on_eof(http_conn *k, int err) {
         call_retry(call);
         return;
     }
-    hc_call_fail(call, HTTP_ERR_RESET, "connection closed %s (%s)",
-                 call->got_byte ? "before the response ended" : "before any response byte",
-                 uv_err_name(err));
+    char msg[128];
+    snprintf(msg, sizeof msg, "connection closed %s (%s)",
+             call->got_byte ? "before the response ended" : "before any response byte",
+             uv_err_name(err));
+    conn_fail(call, HTTP_ERR_RESET, msg);
 }
 
 static void conn_tls_input(http_conn *k, const char *data, size_t len) {
@@ -236,7 +248,7 @@ static void conn_tls_input(http_conn *k, const char *data, size_t len) {
             char why[200];
             tls_stream_error(k->ssl, why, sizeof why);
             tls_stream_set_input(k->ssl, NULL, 0);
-            hc_call_fail(k->call, HTTP_ERR_TLS, "%s", why);
+            conn_fail(k->call, HTTP_ERR_TLS, why);
             return;
         }
         feed_result r = conn_parse(k, c->pbuf, n, &used);
